@@ -1,0 +1,117 @@
+"""Input checks shared by every module, so bad input fails early with a clear message.
+
+Every public function validates its arrays here instead of letting NumPy raise from deep
+inside (or, worse, silently broadcast). Messages start with the public function's name,
+e.g. ``ValueError: dense_forward: x has 3 features but W expects 4``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+
+
+def as_float_array(
+    value: Any,
+    *,
+    name: str,
+    func: str,
+    ndim: int | tuple[int, ...] | None = None,
+    allow_nonfinite: bool = False,
+) -> np.ndarray:
+    """Return ``value`` as a floating-point ndarray, or raise a ValueError naming the problem.
+
+    Floating arrays keep their dtype (float32 stays float32); booleans and integers,
+    e.g. from a Python list, become float64. Complex, object and string data are rejected,
+    as are NaN and infinity unless ``allow_nonfinite`` is set.
+
+    Parameters
+    ----------
+    value : array_like
+        The input to check.
+    name : str
+        The argument's name, used in messages (``"x"``).
+    func : str
+        The public function's name, used in messages (``"dense_forward"``).
+    ndim : int or tuple of int, optional
+        The accepted number(s) of dimensions.
+    allow_nonfinite : bool, default False
+        Whether NaN and infinity are accepted.
+
+    Returns
+    -------
+    ndarray
+        The input as an array of float16, float32 or float64.
+    """
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{func}: {name} cannot be converted to an array ({exc})") from None
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind != "f":
+        raise ValueError(
+            f"{func}: {name} must hold real numbers (float32 or float64), got dtype {arr.dtype}"
+        )
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(f"{func}: {name} must be {want}, got shape {arr.shape}")
+    if not allow_nonfinite and not np.all(np.isfinite(arr)):
+        bad = "NaN" if np.isnan(arr).any() else "infinity"
+        raise ValueError(f"{func}: {name} contains {bad}")
+    return arr
+
+
+def as_labels(value: Any, *, name: str, func: str, num_classes: int | None = None) -> np.ndarray:
+    """Return integer class labels as a 1-D int64 array, checking their range.
+
+    Parameters
+    ----------
+    value : array_like of int, shape (N,)
+        Class labels in ``[0, num_classes)``.
+    name, func : str
+        Used in error messages, as in :func:`as_float_array`.
+    num_classes : int, optional
+        The number of classes; labels outside ``[0, num_classes)`` are rejected.
+
+    Returns
+    -------
+    ndarray of int64, shape (N,)
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{func}: {name} must be integer class labels, got non-integers")
+    elif arr.dtype.kind not in "iu":
+        raise ValueError(f"{func}: {name} must be integer class labels, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{func}: {name} must be 1-D (one label per row), got shape {arr.shape}")
+    arr = arr.astype(np.int64)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{func}: {name} has a negative label ({arr.min()})")
+    if num_classes is not None and arr.size and arr.max() >= num_classes:
+        raise ValueError(
+            f"{func}: {name} has label {arr.max()} but there are only {num_classes} classes"
+        )
+    return arr
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, *, names: tuple[str, str], func: str) -> None:
+    """Raise a ValueError unless ``a`` and ``b`` have the same shape (no silent broadcasting)."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{func}: {names[0]} has shape {a.shape} but {names[1]} has shape {b.shape}; "
+            "they must match"
+        )
+
+
+def check_positive_int(value: Any, *, name: str, func: str) -> int:
+    """Return ``value`` as an int, raising a ValueError unless it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{func}: {name} must be a positive integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,37 @@
+"""Shared fixtures and settings for the test suite."""
+
+from __future__ import annotations
+
+import os
+
+# TensorFlow's C++ start-up log lines are noise in test output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded generator, so every random test input is reproducible."""
+    return np.random.default_rng(20220127)
+
+
+# Tolerances for comparing our float results with PyTorch/TensorFlow, by dtype.
+TOLERANCES = {
+    np.float32: {"rtol": 1e-4, "atol": 1e-5},
+    np.float64: {"rtol": 1e-10, "atol": 1e-12},
+}
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request):
+    """Run a test once in float32 and once in float64."""
+    return request.param
+
+
+@pytest.fixture
+def tol(dtype):
+    """The comparison tolerances for the current dtype."""
+    return TOLERANCES[dtype]
