@@ -1,0 +1,630 @@
+"""Tests for lapenna_labs.examples: the slides' worked examples and every erratum.
+
+Values are checked independently of our code: against PyTorch autograd (the 2-2-2 network,
+the softmax exercise, the composite-differentiation network, Adam), against the values Matt
+Mazur publishes for his example, and against formulas written out by hand from the slides.
+Every entry of SLIDE_ERRATA has a test named ``test_erratum_<id>`` asserting the right value
+and that the slides' value is wrong.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import numpy as np
+import pytest
+
+from lapenna_labs import examples as ex
+from lapenna_labs.examples import (
+    SINGLE_NEURON,
+    SLIDE_ERRATA,
+    SLIDE_TYPOS,
+    SOFTMAX_EXERCISE,
+    TWO_TWO_TWO,
+)
+
+torch = pytest.importorskip("torch")
+
+lab2 = pytest.mark.lab2
+lab3 = pytest.mark.lab3
+lab4 = pytest.mark.lab4
+
+
+def sigma(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+# Mazur's published values (mattmazur.com, 2015), as printed there.
+MAZUR = {
+    "out_h1": 0.593269992,
+    "out_h2": 0.596884378,
+    "out_o1": 0.75136507,
+    "out_o2": 0.772928465,
+    "E_o1": 0.274811083,
+    "E_o2": 0.023560026,
+    "E_total": 0.298371109,
+}
+MAZUR_UPDATED = {
+    "w1": 0.149780716,
+    "w2": 0.19956143,
+    "w3": 0.24975114,
+    "w4": 0.29950229,
+    "w5": 0.35891648,
+    "w6": 0.408666186,
+    "w7": 0.511301270,
+    "w8": 0.561370121,
+}
+
+
+def torch_two_two_two():
+    """Mazur's network in PyTorch, built from the slides' numbers (not from our functions)."""
+    p = {
+        k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in TWO_TWO_TWO.items()
+    }
+    net_h1 = p["w1"] * p["i1"] + p["w2"] * p["i2"] + p["b1"]
+    net_h2 = p["w3"] * p["i1"] + p["w4"] * p["i2"] + p["b1"]
+    out_h1, out_h2 = torch.sigmoid(net_h1), torch.sigmoid(net_h2)
+    for t in (net_h1, out_h1):
+        t.retain_grad()
+    out_o1 = torch.sigmoid(p["w5"] * out_h1 + p["w6"] * out_h2 + p["b2"])
+    out_o2 = torch.sigmoid(p["w7"] * out_h1 + p["w8"] * out_h2 + p["b2"])
+    e_o1 = 0.5 * (p["target_o1"] - out_o1) ** 2
+    e_o2 = 0.5 * (p["target_o2"] - out_o2) ** 2
+    total = e_o1 + e_o2
+    return p, {"net_h1": net_h1, "out_h1": out_h1, "out_o2": out_o2, "E_o2": e_o2, "E_total": total}
+
+
+@pytest.fixture(scope="module")
+def torch_mazur():
+    # dE_o2/dout_h1 on its own, from a graph of its own (retain_grad hooks would otherwise
+    # add it into out_h1.grad of the full pass)
+    _, alone = torch_two_two_two()
+    (d_eo2_dh1,) = torch.autograd.grad(alone["E_o2"], alone["out_h1"])
+    p, nodes = torch_two_two_two()
+    nodes["E_total"].backward()
+    grads = {k: v.grad.item() for k, v in p.items() if k[0] in "wb"}
+    grads["out_h1"] = nodes["out_h1"].grad.item()
+    grads["net_h1"] = nodes["net_h1"].grad.item()
+    grads["E_o2/out_h1"] = d_eo2_dh1.item()
+    return grads
+
+
+# -- data ----------------------------------------------------------------------------------
+@lab3
+def test_two_two_two_data_are_the_slides_numbers():
+    assert (TWO_TWO_TWO["i1"], TWO_TWO_TWO["i2"]) == (0.05, 0.10)
+    assert [TWO_TWO_TWO[f"w{k}"] for k in range(1, 9)] == [
+        0.15,
+        0.2,
+        0.25,
+        0.3,
+        0.4,
+        0.45,
+        0.5,
+        0.55,
+    ]
+    assert (TWO_TWO_TWO["b1"], TWO_TWO_TWO["b2"]) == (0.35, 0.60)
+    assert (TWO_TWO_TWO["target_o1"], TWO_TWO_TWO["target_o2"]) == (0.01, 0.99)
+    assert TWO_TWO_TWO["learning_rate"] == 0.5
+    with pytest.raises(TypeError):
+        TWO_TWO_TWO["w1"] = 1.0  # read-only: the shared numbers cannot be changed by accident
+
+
+@lab3
+def test_softmax_exercise_data_are_the_slides_numbers():
+    ws = [SOFTMAX_EXERCISE[f"w{k}"] for k in range(1, 11)]
+    assert ws == [-2.5, -1.5, 0.6, 0.4, -0.1, 2.4, -2.2, -1.5, -5.2, 3.7]
+    assert [SOFTMAX_EXERCISE[f"b{k}"] for k in range(1, 6)] == [-1.6, 0.7, 0.0, 0.0, 1.0]
+    assert (SOFTMAX_EXERCISE["x1"], SOFTMAX_EXERCISE["x2"]) == (-0.04, -0.42)
+    assert SOFTMAX_EXERCISE["target"] == (0.0, 1.0, 0.0)
+    assert SOFTMAX_EXERCISE["target_class"] == 1
+
+
+# -- the 2-2-2 network ---------------------------------------------------------------------
+@lab3
+def test_two_two_two_forward_gives_mazurs_values():
+    f = ex.two_two_two_forward()
+    for key, value in MAZUR.items():
+        assert f[key] == pytest.approx(value, abs=6e-9), key
+    assert f["net_h1"] == pytest.approx(0.15 * 0.05 + 0.2 * 0.1 + 0.35)  # 0.3775 (Mazur)
+    assert f["net_o1"] == pytest.approx(1.105905967, abs=1e-9)  # Mazur
+
+
+@lab3
+def test_two_two_two_forward_matches_the_slides_code_output():
+    # The slides' printed output: h1, h2, o1, o2 and the errors (the forward code is right).
+    f = ex.two_two_two_forward()
+    printed = {
+        "out_h1": 0.5932699921052087,
+        "out_h2": 0.5968843782577157,
+        "out_o1": 0.7513650695475076,
+        "out_o2": 0.772928465316421,
+        "E_o1": 0.2748110831725904,
+        "E_o2": 0.023560025584942117,
+        "E_total": 0.29837110875753253,
+    }
+    for key, value in printed.items():
+        # the slides' code uses e = 2.7182818284, so agreement is to ~1e-11, not 1e-16
+        assert f[key] == pytest.approx(value, rel=1e-10), key
+
+
+@lab4
+def test_two_two_two_gradients_match_torch(torch_mazur):
+    g = ex.two_two_two_gradients()
+    for k in [f"w{j}" for j in range(1, 9)] + ["b1", "b2"]:
+        assert g[k] == pytest.approx(torch_mazur[k], rel=1e-12, abs=1e-15), k
+    assert g["dE/dout_h1"] == pytest.approx(torch_mazur["out_h1"], rel=1e-12)
+    assert g["delta_h1"] == pytest.approx(torch_mazur["net_h1"], rel=1e-12)
+    assert g["dE_o2/dout_h1"] == pytest.approx(torch_mazur["E_o2/out_h1"], rel=1e-12)
+
+
+@lab4
+def test_two_two_two_gradients_match_mazurs_published_intermediates():
+    g = ex.two_two_two_gradients()
+    published = {
+        "dE/dout_o1": 0.74136507,
+        "dout_o1/dnet_o1": 0.186815602,
+        "w5": 0.082167041,
+        "dE_o1/dout_h1": 0.055399425,
+        "dE_o2/dout_h1": -0.019049119,
+        "dE/dout_h1": 0.036350306,
+        "dout_h1/dnet_h1": 0.241300709,
+        "w1": 0.000438568,
+    }
+    for key, value in published.items():
+        assert g[key] == pytest.approx(value, abs=2e-9), key
+
+
+@lab4
+def test_two_two_two_update_gives_mazurs_published_weights():
+    new = ex.two_two_two_update()
+    for key, value in MAZUR_UPDATED.items():
+        assert new[key] == pytest.approx(value, abs=6e-9), key
+    assert set(new) == set(MAZUR_UPDATED)
+
+
+@lab4
+def test_two_two_two_update_biases_on_request(torch_mazur):
+    new = ex.two_two_two_update(update_biases=True)
+    assert new["b1"] == pytest.approx(0.35 - 0.5 * torch_mazur["b1"], rel=1e-12)
+    assert new["b2"] == pytest.approx(0.60 - 0.5 * torch_mazur["b2"], rel=1e-12)
+
+
+@lab4
+def test_two_two_two_slide_code_reproduces_the_slides_printout():
+    out = ex.two_two_two_slide_code()
+    printed = {
+        "grad_o1": 0.7413650695475076,
+        "grad_o2": -0.21707153468357898,
+        "grad_d1": 0.13849856162945076,
+        "grad_d2": -0.03809823651803844,
+        "grad_w5": 0.08216704056448701,
+        "grad_w6": 0.08266762784778263,
+        "grad_w7": -0.02260254047827904,
+        "grad_w8": -0.02274024221678477,
+        "grad_h1": 0.036350306392761086,
+        "grad_d11": 0.00877135468940779,
+        "grad_w1": 0.0004385677344703895,
+        "grad_w2": 0.0004385677344703895,
+        "grad_h2": 0.04137032264833171,
+        "grad_d22": 0.009954254705134271,
+        "grad_w3": 0.0004977127352567136,
+        "grad_w4": 0.0009954254705134271,
+        "w1+": 0.1497807161327648,
+        "w2+": 0.19978071613276482,
+        "w3+": 0.24975114363237164,
+        "w4+": 0.29950228726474326,
+        "w5+": 0.35891647971775653,
+        "w6+": 0.4086661860761087,
+        "w7+": 0.5113012702391395,
+        "w8+": 0.5613701211083925,
+    }
+    for key, value in printed.items():
+        assert out[key] == pytest.approx(value, rel=1e-9), key
+
+
+@lab4
+def test_two_two_two_graph_matches_torch(torch_mazur):
+    g = ex.two_two_two_graph()
+    assert g["E_total"].data == pytest.approx(MAZUR["E_total"], abs=1e-9)
+    for k in [f"w{j}" for j in range(1, 9)] + ["b1", "b2"]:
+        assert g[k].grad == pytest.approx(torch_mazur[k], rel=1e-12), k
+    assert g["h1"].grad == pytest.approx(torch_mazur["out_h1"], rel=1e-12)
+
+
+@lab3
+def test_two_two_two_matrices_wiring():
+    m = ex.two_two_two_matrices()
+    net_h = m["x"] @ m["W1"] + m["b1"]
+    assert net_h[0, 0] == pytest.approx(0.15 * 0.05 + 0.20 * 0.10 + 0.35)
+    assert net_h[0, 1] == pytest.approx(0.25 * 0.05 + 0.30 * 0.10 + 0.35)
+    assert m["W2"].shape == (2, 2) and m["t"].shape == (1, 2)
+
+
+# -- single neuron -------------------------------------------------------------------------
+@lab3
+def test_single_neuron_sigmoid_is_the_slides_0_002():
+    out = ex.single_neuron()
+    assert out["z"] == 1 + 3 * -1 - 2 * 2 == -6
+    assert out["y_hat"] == pytest.approx(1 / (1 + math.exp(6)), rel=1e-14)
+    assert round(out["y_hat"], 3) == 0.002  # the slide's "g(-6) ~ 0.002"
+    assert out["dy_dz"] == pytest.approx(out["y_hat"] * (1 - out["y_hat"]))
+    assert SINGLE_NEURON["activation"] == "sigmoid"
+
+
+@lab3
+@pytest.mark.parametrize(
+    ("activation", "value", "slope"),
+    [
+        ("tanh", math.tanh(-6), 1 - math.tanh(-6) ** 2),
+        ("relu", 0.0, 0.0),
+        ("identity", -6.0, 1.0),
+    ],
+)
+def test_single_neuron_other_activations(activation, value, slope):
+    out = ex.single_neuron(activation)
+    assert out["y_hat"] == pytest.approx(value, rel=1e-14)
+    assert out["dy_dz"] == pytest.approx(slope, rel=1e-12)
+
+
+@lab3
+def test_single_neuron_rejects_an_unknown_activation():
+    with pytest.raises(ValueError, match="single_neuron: unknown activation 'swish'; valid"):
+        ex.single_neuron("swish")
+
+
+# -- the softmax exercise ------------------------------------------------------------------
+def torch_softmax_exercise(hidden: str):
+    """The exercise network in PyTorch, wired as documented, with F.cross_entropy."""
+    p = {k: torch.tensor(float(v), dtype=torch.float64, requires_grad=True)
+         for k, v in SOFTMAX_EXERCISE.items() if k[0] in "wbx" and k != "x"}  # fmt: skip
+    act = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}[hidden]
+    h1 = act(p["w1"] * p["x1"] + p["w3"] * p["x2"] + p["b1"])
+    h2 = act(p["w2"] * p["x1"] + p["w4"] * p["x2"] + p["b2"])
+    z = torch.stack(
+        [
+            p["w5"] * h1 + p["w8"] * h2 + p["b3"],
+            p["w6"] * h1 + p["w9"] * h2 + p["b4"],
+            p["w7"] * h1 + p["w10"] * h2 + p["b5"],
+        ]
+    )
+    loss = torch.nn.functional.cross_entropy(z[None, :], torch.tensor([1]))
+    loss.backward()
+    grads = {k: v.grad.item() for k, v in p.items() if k[0] in "wb"}
+    return z.detach().numpy(), torch.softmax(z, 0).detach().numpy(), loss.item(), grads
+
+
+@pytest.mark.parametrize("hidden", ["relu", "sigmoid", "tanh"])
+@lab4
+def test_softmax_exercise_matches_torch(hidden):
+    z, probs, loss, grads = torch_softmax_exercise(hidden)
+    f = ex.softmax_exercise_forward(hidden_activation=hidden)
+    np.testing.assert_allclose(f["z"], z, rtol=1e-12)
+    np.testing.assert_allclose(f["probs"], probs, rtol=1e-12)
+    assert f["loss"] == pytest.approx(loss, rel=1e-12)
+    g = ex.softmax_exercise_gradients(hidden_activation=hidden)
+    for k, v in grads.items():
+        assert g[k] == pytest.approx(v, rel=1e-10, abs=1e-14), k
+
+
+@lab3
+def test_softmax_exercise_forward_by_hand():
+    # Written out from the documented wiring with the slide's numbers and ReLU.
+    net_h1 = -2.5 * -0.04 + 0.6 * -0.42 - 1.6
+    net_h2 = -1.5 * -0.04 + 0.4 * -0.42 + 0.7
+    assert (net_h1, net_h2) == pytest.approx((-1.752, 0.592))
+    h1, h2 = max(net_h1, 0.0), max(net_h2, 0.0)
+    z = [-0.1 * h1 - 1.5 * h2 + 0.0, 2.4 * h1 - 5.2 * h2 + 0.0, -2.2 * h1 + 3.7 * h2 + 1.0]
+    denom = sum(math.exp(v) for v in z)
+    f = ex.softmax_exercise_forward()
+    assert f["z"] == pytest.approx(z, rel=1e-12)
+    assert f["loss"] == pytest.approx(-math.log(math.exp(z[1]) / denom), rel=1e-12)
+    assert f["probs"].sum() == pytest.approx(1.0)
+    assert f["predicted_class"] == 2
+
+
+@lab4
+def test_softmax_exercise_gradients_by_finite_differences():
+    names = [f"w{k}" for k in range(1, 11)] + [f"b{k}" for k in range(1, 6)]
+    g = ex.softmax_exercise_gradients(hidden_activation="sigmoid")
+    h = 1e-6
+    for name in names:
+        plus = dict(SOFTMAX_EXERCISE, **{name: SOFTMAX_EXERCISE[name] + h})
+        minus = dict(SOFTMAX_EXERCISE, **{name: SOFTMAX_EXERCISE[name] - h})
+        numeric = (
+            ex.softmax_exercise_forward(plus, "sigmoid")["loss"]
+            - ex.softmax_exercise_forward(minus, "sigmoid")["loss"]
+        ) / (2 * h)
+        assert g[name] == pytest.approx(numeric, rel=1e-6, abs=1e-8), name
+
+
+@lab4
+def test_softmax_exercise_dead_relu_gets_no_gradient():
+    g = ex.softmax_exercise_gradients()
+    for name in ("w1", "w3", "b1", "w5", "w6", "w7"):
+        assert g[name] == 0.0
+    np.testing.assert_allclose(g["dz"], ex.softmax_exercise_forward()["probs"] - [0, 1, 0])
+
+
+@lab4
+def test_softmax_exercise_update_lowers_the_loss():
+    new = ex.softmax_exercise_update(learning_rate=0.1)
+    g = ex.softmax_exercise_gradients()
+    for k, v in new.items():
+        assert v == pytest.approx(SOFTMAX_EXERCISE[k] - 0.1 * g[k])
+    after = ex.softmax_exercise_forward(dict(SOFTMAX_EXERCISE, **new))["loss"]
+    assert after < ex.softmax_exercise_forward()["loss"]
+
+
+@lab3
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: ex.two_two_two_forward({"w9": 1.0}), r"two_two_two_forward: unknown parameter"),
+        (
+            lambda: ex.two_two_two_update({"w1": float("nan")}),
+            "two_two_two_update: w1 must be finite",
+        ),
+        (lambda: ex.softmax_exercise_forward(hidden_activation="elu"), "unknown activation 'elu'"),
+        (lambda: ex.softmax_exercise_matrices({"target_class": 0}), "must be one-hot"),
+        (lambda: ex.softmax_exercise_update(learning_rate=-1.0), "learning_rate must be > 0"),
+        (lambda: ex.keras_steps_per_epoch(60000, 0), "batch_size must be a positive integer"),
+        (lambda: ex.blocked_matmul_traffic(10, 3), "num_blocks=3 does not divide n=10"),
+        (lambda: ex.erratum("nope"), "erratum: unknown id 'nope'"),
+    ],
+)
+def test_bad_input_raises_a_clear_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# -- the errata ----------------------------------------------------------------------------
+@lab4
+def test_errata_entries_are_complete():
+    ids = [e.id for e in SLIDE_ERRATA]
+    assert len(ids) == len(set(ids))
+    for e in SLIDE_ERRATA:
+        assert e.location and e.slides_say and e.correct and e.proof
+        assert e.kind in {"value", "formula", "code"}
+    assert len({t.id for t in SLIDE_TYPOS}) == len(SLIDE_TYPOS)
+
+
+@lab4
+def test_every_erratum_has_a_test_named_after_it():
+    missing = [e.id for e in SLIDE_ERRATA if f"test_erratum_{e.id}" not in globals()]
+    assert missing == []
+
+
+@lab4
+def test_every_errata_proof_function_exists():
+    for e in SLIDE_ERRATA:
+        for ref in e.proof.replace(" (vs ", "; ").replace(")", "").split("; "):
+            module, _, name = ref.strip().rpartition(".")
+            assert callable(getattr(importlib.import_module(module), name)), ref
+
+
+@lab3
+def test_erratum_forward_graph_z():
+    as_written = ex.forward_graph_z()  # (-1.0 * -2.0 + -2.0 * 3.0) + -3.0
+    assert as_written["Z"] == 2.0 - 6.0 - 3.0 == -7.0
+    assert as_written["x1w1"] + as_written["x2w2"] != 4.0  # the slide's "4.0"
+    intended = ex.forward_graph_z(w=(2.0, -3.0))
+    assert intended["x1w1"] + intended["x2w2"] == 4.0 and intended["Z"] == 1.0
+    assert intended["Y"] == pytest.approx(1 / (1 + math.exp(-1)))
+    assert round(intended["Y"], 3) == 0.731
+
+
+@lab3
+def test_erratum_out_h1_digits():
+    h1 = sigma(0.15 * 0.05 + 0.20 * 0.10 + 0.35)
+    assert round(h1, 9) == MAZUR["out_h1"] == 0.593269992
+    assert ex.two_two_two_forward()["out_h1"] == pytest.approx(h1, rel=1e-15)
+    assert abs(h1 - 0.59326992) > 5e-8  # the slide's value is off beyond its 8th decimal
+
+
+@lab4
+def test_erratum_net_h1_formula():
+    with_w2 = sigma(0.15 * 0.05 + 0.20 * 0.10 + 0.35)
+    with_w3 = sigma(0.15 * 0.05 + 0.25 * 0.10 + 0.35)
+    assert ex.two_two_two_forward()["out_h1"] == pytest.approx(with_w2, rel=1e-15)
+    assert round(with_w3, 6) == 0.594476
+    assert abs(with_w3 - 0.59326992) > 1e-3  # w3 would contradict the slides' own h1
+
+
+@lab4
+def test_erratum_w5_delta_sign(torch_mazur):
+    g = ex.two_two_two_gradients()
+    delta_o1 = -(0.01 - MAZUR["out_o1"]) * MAZUR["out_o1"] * (1 - MAZUR["out_o1"])
+    assert delta_o1 == pytest.approx(0.138498562, abs=1e-9)
+    assert torch_mazur["w5"] == pytest.approx(+delta_o1 * MAZUR["out_h1"], rel=1e-7)
+    assert g["w5"] == pytest.approx(torch_mazur["w5"], rel=1e-12)
+    assert -delta_o1 * MAZUR["out_h1"] < 0 < torch_mazur["w5"]
+
+
+@lab4
+def test_erratum_w2_plus_formula_slide(torch_mazur):
+    right = 0.20 - 0.5 * torch_mazur["w2"]
+    assert right == pytest.approx(MAZUR_UPDATED["w2"], abs=6e-9)
+    assert ex.two_two_two_update()["w2"] == pytest.approx(right, rel=1e-14)
+    assert abs(0.19950143 - right) > 5e-5
+
+
+@lab4
+def test_erratum_code_grad_w2(torch_mazur):
+    assert torch_mazur["w2"] == pytest.approx(0.00087713547, abs=5e-12)
+    assert ex.two_two_two_gradients()["w2"] == pytest.approx(torch_mazur["w2"], rel=1e-12)
+    slides_printed = 0.0004385677344703895
+    assert ex.two_two_two_slide_code()["grad_w2"] == pytest.approx(slides_printed, rel=1e-9)
+    assert torch_mazur["w2"] == pytest.approx(2 * slides_printed, rel=1e-9)  # i2 = 2 * i1
+
+
+@lab4
+def test_erratum_code_w2_plus(torch_mazur):
+    right = 0.20 - 0.5 * torch_mazur["w2"]
+    assert right == pytest.approx(0.19956143226552567, rel=1e-12)
+    assert abs(0.19978071613276482 - right) > 2e-4
+
+
+@lab4
+def test_erratum_graph_h1_from_o2(torch_mazur):
+    right = torch_mazur["E_o2/out_h1"]
+    assert right == pytest.approx(-0.019049119, abs=1e-9)  # Mazur
+    assert ex.two_two_two_gradients()["dE_o2/dout_h1"] == pytest.approx(right, rel=1e-12)
+    assert 0.5 * -0.038097 == pytest.approx(right, abs=1e-6)  # the slide's own factors
+    assert abs(-0.019485 - right) > 4e-4
+
+
+@lab4
+def test_erratum_graph_grad_h1(torch_mazur):
+    right = torch_mazur["out_h1"]
+    assert right == pytest.approx(0.036350306, abs=1e-9)
+    assert ex.two_two_two_gradients()["dE/dout_h1"] == pytest.approx(right, rel=1e-12)
+    assert abs(0.035911 - right) > 4e-4
+
+
+@lab4
+def test_erratum_graph_delta_h1(torch_mazur):
+    right = torch_mazur["net_h1"]
+    assert round(right, 7) == 0.0087714
+    assert ex.two_two_two_gradients()["delta_h1"] == pytest.approx(right, rel=1e-12)
+    assert abs(0.008665 - right) > 1e-4
+
+
+@lab4
+def test_erratum_graph_grad_w1(torch_mazur):
+    right = torch_mazur["w1"]
+    assert right == pytest.approx(0.000438568, abs=1e-9)  # Mazur
+    assert ex.two_two_two_gradients()["w1"] == pytest.approx(right, rel=1e-12)
+    assert abs(0.00043326 - right) > 5e-6
+
+
+@lab4
+def test_erratum_graph_w1_plus(torch_mazur):
+    right = 0.15 - 0.5 * torch_mazur["w1"]
+    assert right == pytest.approx(MAZUR_UPDATED["w1"], abs=1e-9)
+    assert round(right, 6) == 0.149781
+    assert ex.two_two_two_update()["w1"] == pytest.approx(right, rel=1e-14)
+    assert abs(0.149783 - right) > 2e-6
+
+
+@lab4
+def test_erratum_logistic_dJ_dx(rng):
+    x, alpha, beta = rng.normal(size=4), rng.normal(size=(3, 4)), rng.normal(size=3)
+    y_star = 1.0
+    tx = torch.tensor(x, requires_grad=True)
+    ta, tb = torch.tensor(alpha, requires_grad=True), torch.tensor(beta, requires_grad=True)
+    y = torch.sigmoid(tb @ torch.sigmoid(ta @ tx))
+    J = y_star * torch.log(y) + (1 - y_star) * torch.log(1 - y)
+    J.backward()
+    g = ex.logistic_mlp_gradients(x, alpha, beta, y_star)
+    assert g["J"] == pytest.approx(J.item(), rel=1e-12)
+    np.testing.assert_allclose(g["dJ/dx"], tx.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(g["dJ/dalpha"], ta.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(g["dJ/dbeta"], tb.grad.numpy(), rtol=1e-10)
+    slide = ex.slide_logistic_dJ_dx(x, alpha, beta, y_star)
+    for row in slide:  # whichever j the slide means, it is not the gradient
+        assert not np.allclose(row, tx.grad.numpy(), rtol=1e-3)
+
+
+def torch_adam_trajectory(grads, **kwargs):
+    theta = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([theta], **kwargs)
+    out = []
+    for g in grads:
+        opt.zero_grad()
+        theta.grad = torch.tensor([g], dtype=torch.float64)
+        opt.step()
+        out.append(theta.item())
+    return out
+
+
+@lab4
+def test_erratum_adam_beta2_default(rng):
+    import inspect
+
+    betas = inspect.signature(torch.optim.Adam).parameters["betas"].default
+    assert betas == (0.9, 0.999)  # Kingma & Ba's defaults, and torch's
+    assert inspect.signature(ex.adam_steps).parameters["beta2"].default == 0.999
+    grads = rng.normal(size=30).tolist()
+    np.testing.assert_allclose(ex.adam_steps(1.0, grads), torch_adam_trajectory(grads), rtol=1e-12)
+    # the slides' beta_2 = 0.99 gives a different trajectory
+    other = ex.adam_steps(1.0, grads, beta2=0.99)
+    assert not np.allclose(other, torch_adam_trajectory(grads), rtol=1e-6)
+
+
+@lab4
+def test_erratum_adam_bias_correction(rng):
+    grads = rng.normal(size=30).tolist()
+    reference = torch_adam_trajectory(grads, lr=0.001, betas=(0.9, 0.999))
+    slide = ex.slide_adam_steps(1.0, grads, lr=0.001, beta1=0.9, beta2=0.999)
+    assert not np.allclose(slide, reference, rtol=1e-6)
+    # First step: Adam moves by ~lr; the uncorrected rule by lr (1-b1)/sqrt(1-b2) = 3.16 lr.
+    assert abs(reference[0] - 1.0) == pytest.approx(0.001, rel=1e-4)
+    assert abs(slide[0] - 1.0) == pytest.approx(0.001 * 0.1 / math.sqrt(0.001), rel=1e-9)
+
+
+@lab2
+def test_erratum_lab2_gpu_timing_no_sync():
+    code = ex.LAB2_PROBLEM4_GPU_CODE
+    assert not ex.gpu_timing_is_synchronised(code)
+    fixed = code.replace(
+        "timestt = time.time()",
+        "C = torch.matmul(A, B)\ntorch.cuda.synchronize()\ntimestt = time.time()",
+    ).replace("C=torch.matmul(A,B)\n", "C=torch.matmul(A,B)\ntorch.cuda.synchronize()\n")
+    assert ex.gpu_timing_is_synchronised(fixed)
+    # The printed rate is just 2 * 6000^3 flops over the printed (launch) time ...
+    assert 2 * 6**3 / 0.06104087829589844 == pytest.approx(7077.224510202169, rel=1e-12)
+    # ... and the flop count itself is right: 2 N^3 for an N x N product, in GFLOP.
+    assert 2 * 6000**3 / 1e9 == 2 * 6 * 6 * 6
+
+
+@lab3
+def test_erratum_keras_steps_per_epoch():
+    assert ex.keras_steps_per_epoch(60000, 10) == 6000  # what batch_size=10 gives
+    assert ex.keras_steps_per_epoch(60000, 32) == 1875  # the log's 1875: Keras' default 32
+    assert ex.keras_steps_per_epoch(60000, 10) != 1875
+    assert 60000 / 10 == 6000  # the later slide's own "60,000/10 = 6,000"
+
+
+@lab3
+@pytest.mark.slow
+def test_erratum_keras_categorical_loss_name():
+    pytest.importorskip("keras")
+    ok, message = ex.keras_loss_accepts_integer_labels("Categorical_Crossentropy")
+    assert not ok and "Categorical_Crossentropy" in message
+    ok, _ = ex.keras_loss_accepts_integer_labels("categorical_crossentropy")
+    assert not ok  # needs one-hot labels
+    assert ex.keras_loss_accepts_integer_labels("sparse_categorical_crossentropy") == (True, "")
+    assert ex.keras_loss_accepts_integer_labels("SparseCategoricalCrossentropy") == (True, "")
+
+
+@pytest.mark.lab1
+def test_erratum_block_mm_optimal_n():
+    # The slide's intensity formula is right: counted words = (2N + 2) n^2.
+    for n, N in [(12, 3), (64, 4), (60, 6)]:
+        t = ex.blocked_matmul_traffic(n, N)
+        assert t["flops"] == 2 * n**3
+        assert t["words"] == (2 * N + 2) * n**2
+        assert t["intensity"] == pytest.approx(n / (N + 1))
+    # Fast memory of M words, n = 1200.
+    M, n = 30000, 1200
+    b = ex.best_block_size(M)
+    assert b == 100 == math.isqrt(M // 3)
+    right = ex.blocked_matmul_traffic(n, n // b)  # N = 12 blocks of 100 x 100
+    assert right["fast_memory_words"] <= M
+    slides_n = int(math.sqrt(M / 3))  # "the optimal value of N = sqrt(M/3)" = 100 blocks
+    slide = ex.blocked_matmul_traffic(n, slides_n)  # 100 blocks of 12 x 12
+    assert right["intensity"] > 7 * slide["intensity"]
+    # b depends only on M; the best N = n / b grows with n
+    assert [n_ // b for n_ in (1200, 2400)] == [12, 24]
+
+
+@lab4
+def test_erratum_two_layer_numpy_loop():
+    as_laid_out = ex.two_layer_numpy_training(20, slide_layout=True)
+    assert len(set(as_laid_out)) == 1  # the same loss every iteration
+    intended = ex.two_layer_numpy_training(20)
+    assert intended[0] == as_laid_out[0]
+    assert intended[-1] < 0.5 * intended[0]
+    assert all(b < a for a, b in zip(intended, intended[1:], strict=False))
