@@ -1,0 +1,280 @@
+"""Layers as forward/backward function pairs, in the style of cs231n's ``layers.py``.
+
+Each layer is two functions. ``*_forward`` computes the output and returns it with a
+``cache`` of whatever the backward pass will need; ``*_backward`` takes the upstream gradient
+``dout`` (the gradient of the loss with respect to the layer's output) and that cache, and
+returns the gradient with respect to each input. Chaining them is backpropagation::
+
+    z1, c1 = dense_forward(x, W1, b1)
+    a1, c2 = activation_forward(z1, "relu")
+    z2, c3 = dense_forward(a1, W2, b2)
+    loss, dz2 = softmax_cross_entropy_with_grad(z2, y)
+    da1, dW2, db2 = dense_backward(dz2, c3)
+    dz1 = activation_backward(da1, c2)
+    dx, dW1, db1 = dense_backward(dz1, c1)
+
+Batches are rows: ``x`` is ``(N, D)``, ``W`` is ``(D, M)``, ``b`` is ``(M,)``.
+
+References
+----------
+.. [1] Stanford CS231n, assignment 2, ``cs231n/layers.py`` (affine_forward / affine_backward),
+   and the notes "Backpropagation, intuitions". https://cs231n.github.io/optimization-2/
+.. [2] Goodfellow, Bengio and Courville, *Deep Learning*, MIT Press, 2016, section 6.5
+   (back-propagation). https://www.deeplearningbook.org
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from lapenna_labs._validation import as_float_array, check_same_shape
+from lapenna_labs.activations import ACTIVATIONS, _softmax
+
+__all__ = [
+    "ActivationCache",
+    "activation_backward",
+    "activation_forward",
+    "dense_backward",
+    "dense_forward",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# dense (fully connected, affine) layer
+# --------------------------------------------------------------------------------------------
+
+
+def dense_forward(x: Any, W: Any, b: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    r"""Fully connected layer: ``out = x @ W + b`` for a batch of rows.
+
+    Parameters
+    ----------
+    x : array_like of float, shape (N, D)
+        N inputs with D features each (one sample is ``x[None, :]``).
+    W : array_like of float, shape (D, M)
+        Weights; column ``j`` holds the weights of output neuron ``j``.
+    b : array_like of float, shape (M,)
+        Biases, one per output neuron.
+
+    Returns
+    -------
+    out : ndarray, shape (N, M)
+        Pre-activations of the M neurons for each of the N inputs.
+    cache : tuple (x, W, b)
+        What :func:`dense_backward` needs.
+
+    Notes
+    -----
+    .. math:: \text{out}_{nj} = \sum_{d=1}^{D} x_{nd} W_{dj} + b_j,
+              \qquad \text{out} = x W + \mathbf{1} b^{\top}
+
+    One matrix product (a BLAS level-3 GEMM) evaluates every neuron on every sample: this is
+    why a whole mini-batch costs little more than one sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 2.0]])
+    >>> W = np.array([[1.0, 0.0, -1.0], [0.0, 1.0, 1.0]])
+    >>> out, cache = dense_forward(x, W, np.array([0.5, 0.0, 0.0]))
+    >>> out
+    array([[1.5, 2. , 1. ]])
+    """
+    func = "dense_forward"
+    if np.ndim(x) == 1:
+        raise ValueError(
+            f"{func}: x must be 2-D (N, D), got shape {np.shape(x)}; "
+            "for a single sample use x[None, :] (shape (1, D))"
+        )
+    x = as_float_array(x, name="x", func=func, ndim=2)
+    W = as_float_array(W, name="W", func=func, ndim=2)
+    b = as_float_array(b, name="b", func=func, ndim=1)
+    if x.shape[1] != W.shape[0]:
+        raise ValueError(f"{func}: x has {x.shape[1]} features but W expects {W.shape[0]}")
+    if b.shape[0] != W.shape[1]:
+        raise ValueError(
+            f"{func}: b has {b.shape[0]} entries but W has {W.shape[1]} outputs (columns)"
+        )
+    out = x @ W + b
+    return out, (x, W, b)
+
+
+def dense_backward(
+    dout: Any, cache: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Backward pass of :func:`dense_forward`.
+
+    Parameters
+    ----------
+    dout : array_like of float, shape (N, M)
+        Gradient of the loss with respect to the layer's output.
+    cache : tuple (x, W, b)
+        As returned by :func:`dense_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, D)
+        Gradient with respect to `x` (passed on to the previous layer).
+    dW : ndarray, shape (D, M)
+        Gradient with respect to `W`.
+    db : ndarray, shape (M,)
+        Gradient with respect to `b`.
+
+    Each gradient has the dtype of the array it belongs to.
+
+    Notes
+    -----
+    .. math:: \frac{\partial L}{\partial x} = \delta W^{\top}, \qquad
+              \frac{\partial L}{\partial W} = x^{\top} \delta, \qquad
+              \frac{\partial L}{\partial b} = \sum_{n=1}^{N} \delta_{n,:}
+
+    with :math:`\delta` = `dout`. A handy check: each gradient has the shape of the thing it
+    is the gradient of, and there is only one way to multiply the available matrices to get
+    that shape. The bias gradient sums over the batch because ``b`` was broadcast to every row
+    (a copy gate: the gradients of the copies add up).
+
+    References
+    ----------
+    .. [1] Stanford CS231n, "Derivatives, backpropagation, and vectorization" (J. Johnson).
+       http://cs231n.stanford.edu/handouts/derivatives.pdf
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x, W, b = np.array([[1.0, 2.0]]), np.array([[1.0], [3.0]]), np.array([0.0])
+    >>> out, cache = dense_forward(x, W, b)
+    >>> dx, dW, db = dense_backward(np.array([[1.0]]), cache)
+    >>> dx, dW.ravel(), db
+    (array([[1., 3.]]), array([1., 2.]), array([1.]))
+    """
+    func = "dense_backward"
+    if not (isinstance(cache, tuple) and len(cache) == 3):
+        raise ValueError(f"{func}: cache must be the (x, W, b) tuple returned by dense_forward")
+    x, W, b = cache
+    dout = as_float_array(dout, name="dout", func=func, ndim=2)
+    expected = (x.shape[0], W.shape[1])
+    if dout.shape != expected:
+        raise ValueError(
+            f"{func}: dout has shape {dout.shape} but the layer's output has shape {expected}"
+        )
+    dx = (dout @ W.T).astype(x.dtype, copy=False)
+    dW = (x.T @ dout).astype(W.dtype, copy=False)
+    db = dout.sum(axis=0).astype(b.dtype, copy=False)
+    return dx, dW, db
+
+
+# --------------------------------------------------------------------------------------------
+# activation layer
+# --------------------------------------------------------------------------------------------
+
+
+class ActivationCache(NamedTuple):
+    """What :func:`activation_backward` needs: the activation's name and its input."""
+
+    activation: str
+    z: np.ndarray
+
+
+_LAYER_ACTIVATIONS = (*ACTIVATIONS, "softmax")
+
+
+def _activation_name(activation: Any, func: str) -> str:
+    key = activation.strip().lower() if isinstance(activation, str) else None
+    if key not in _LAYER_ACTIVATIONS:
+        valid = ", ".join(repr(k) for k in _LAYER_ACTIVATIONS)
+        raise ValueError(f"{func}: unknown activation {activation!r}; valid names are {valid}")
+    return key
+
+
+def activation_forward(z: Any, activation: str = "relu") -> tuple[np.ndarray, ActivationCache]:
+    """Apply an activation function elementwise (softmax: along the last axis).
+
+    Parameters
+    ----------
+    z : array_like of float, shape (N, M) (any shape for the elementwise activations)
+        Pre-activations, e.g. the output of :func:`dense_forward`.
+    activation : str, default "relu"
+        A name in :data:`lapenna_labs.activations.ACTIVATIONS` (``"sigmoid"``, ``"tanh"``,
+        ``"relu"``, ``"leaky_relu"``, ``"identity"``/``"linear"``) or ``"softmax"``.
+
+    Returns
+    -------
+    a : ndarray, same shape and dtype as `z`
+        Activations ``g(z)``.
+    cache : ActivationCache
+        The activation's name and `z`, for :func:`activation_backward`.
+
+    Notes
+    -----
+    .. math:: a = g(z)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a, cache = activation_forward(np.array([[-1.0, 2.0]]), "relu")
+    >>> a
+    array([[0., 2.]])
+    """
+    func = "activation_forward"
+    name = _activation_name(activation, func)
+    z = as_float_array(z, name="z", func=func)
+    if name == "softmax":
+        if z.ndim == 0:
+            raise ValueError(f"{func}: softmax needs z of at least 1-D, got a scalar")
+        a = _softmax(z, axis=-1)
+    else:
+        a = np.asarray(ACTIVATIONS[name][0](z))
+    return a, ActivationCache(name, z)
+
+
+def activation_backward(da: Any, cache: ActivationCache) -> np.ndarray:
+    r"""Backward pass of :func:`activation_forward`.
+
+    Parameters
+    ----------
+    da : array_like of float, same shape as the activation's input `z`
+        Gradient of the loss with respect to the activations ``a``.
+    cache : ActivationCache
+        As returned by :func:`activation_forward`.
+
+    Returns
+    -------
+    dz : ndarray, same shape and dtype as `z`
+        Gradient of the loss with respect to the pre-activations.
+
+    Notes
+    -----
+    For an elementwise activation the chain rule is a pointwise product with the derivative:
+
+    .. math:: \frac{\partial L}{\partial z} = \frac{\partial L}{\partial a} \odot g'(z)
+
+    For the softmax, whose Jacobian is :math:`\operatorname{diag}(s) - s s^{\top}`, the
+    vector-Jacobian product needs no K x K matrix:
+
+    .. math:: \frac{\partial L}{\partial z} = s \odot
+              \Bigl(\frac{\partial L}{\partial a} - \bigl\langle \frac{\partial L}{\partial a},
+              s \bigr\rangle\Bigr)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a, cache = activation_forward(np.array([[-1.0, 2.0]]), "relu")
+    >>> activation_backward(np.array([[5.0, 5.0]]), cache)
+    array([[0., 5.]])
+    """
+    func = "activation_backward"
+    if not isinstance(cache, ActivationCache):
+        raise ValueError(
+            f"{func}: cache must be the ActivationCache returned by activation_forward"
+        )
+    name, z = cache
+    da = as_float_array(da, name="da", func=func)
+    check_same_shape(da, z, names=("da", "z"), func=func)
+    if name == "softmax":
+        s = _softmax(z, axis=-1)
+        dz = s * (da - np.sum(da * s, axis=-1, keepdims=True))
+    else:
+        dz = da * ACTIVATIONS[name][1](z)
+    return np.asarray(dz).astype(z.dtype, copy=False)
