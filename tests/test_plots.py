@@ -1,0 +1,168 @@
+"""Tests for lapenna_labs.plots: the figures carry the data, labels and scales they claim."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from lapenna_labs.plots import plot_gflops, plot_roofline, plot_training_history  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _records():
+    # Hand-made records (not measured): two precisions, sizes out of order on purpose.
+    rows = []
+    for dtype, rate in (("float32", 200.0), ("float64", 100.0)):
+        for n in (4000, 2000, 6000):
+            median = 2 * n**3 / (rate * 1e9)
+            rows.append(
+                {
+                    "n": n,
+                    "dtype": dtype,
+                    "device": "cpu",
+                    "device_name": "Test CPU",
+                    "backend": "numpy",
+                    "flops": 2 * n**3,
+                    "median_s": median,
+                    "iqr_s": 0.1 * median,
+                    "gflops": rate,
+                }
+            )
+    return rows
+
+
+@pytest.mark.lab2
+class TestPlotGflops:
+    def test_one_line_per_precision_with_the_data(self):
+        fig = plot_gflops(_records())
+        assert isinstance(fig, Figure)
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels == ["float32, Test CPU [numpy]", "float64, Test CPU [numpy]"]
+        lines = [line for line in ax.get_lines() if line.get_marker() == "o"]
+        assert len(lines) == 2
+        np.testing.assert_array_equal(lines[0].get_xdata(), [2000, 4000, 6000])  # sorted by N
+        np.testing.assert_array_equal(lines[0].get_ydata(), [200, 200, 200])
+        np.testing.assert_array_equal(lines[1].get_ydata(), [100, 100, 100])
+        assert "N" in ax.get_xlabel() and "GFLOP/s" in ax.get_ylabel()
+        assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0
+
+    def test_peaks_logscale_and_given_axes(self):
+        records = _records()
+        records[0] = {**records[0], "gflops": 50_000.0, "device_name": "GPU", "flops": None}
+        fig, ax = plt.subplots()
+        out = plot_gflops(records, ax=ax, peaks={"FP32 peak": 60_000.0})
+        assert out is fig
+        assert ax.get_yscale() == "log"  # rates spanning > 30x
+        assert any(np.allclose(line.get_ydata(), 60_000) for line in ax.get_lines())
+        assert "FP32 peak" in [t.get_text() for t in ax.texts]
+
+    def test_accepts_a_dataframe(self):
+        pd = pytest.importorskip("pandas")
+        fig = plot_gflops(pd.DataFrame(_records()))
+        assert len(fig.axes[0].get_legend().get_texts()) == 2
+
+    def test_bad_records(self):
+        with pytest.raises(ValueError, match="plot_gflops: records is empty"):
+            plot_gflops([])
+        with pytest.raises(ValueError, match="plot_gflops: every record needs the key 'gflops'"):
+            plot_gflops([{"n": 10}])
+
+
+@pytest.mark.lab1
+class TestPlotRoofline:
+    def test_roof_points_and_labels(self):
+        points = [
+            {"label": "DAXPY", "intensity": 1 / 12, "gflops": 249.0},
+            ("DGEMM", 500.0, 57_000.0),
+        ]
+        fig = plot_roofline(67_000.0, 3_350.0, points)
+        ax = fig.axes[0]
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+        assert "intensity" in ax.get_xlabel() and "GFLOP/s" in ax.get_ylabel()
+        roof = ax.get_lines()[0]
+        x, y = roof.get_xdata(), roof.get_ydata()
+        np.testing.assert_allclose(y, np.minimum(67_000.0, 3_350.0 * x))
+        assert [t.get_text() for t in ax.texts] == ["DAXPY", "DGEMM"]
+        offsets = np.vstack([c.get_offsets() for c in ax.collections])
+        np.testing.assert_allclose(offsets, [[1 / 12, 249.0], [500.0, 57_000.0]])
+        legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+        assert "3,350 GB/s" in legend and "ridge 20" in legend
+
+    def test_several_ceilings(self):
+        fig = plot_roofline({"FP64": 34_000.0, "FP64 tensor": 67_000.0}, 3_350.0)
+        legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert any(s.startswith("FP64: 34,000") for s in legend)
+        assert any(s.startswith("FP64 tensor: 67,000") for s in legend)
+
+    @pytest.mark.parametrize(
+        "args,match",
+        [
+            ((0.0, 100.0), "peak_gflops must be positive"),
+            ((100.0, -1.0), "bandwidth_gbs must be positive"),
+            ((100.0, 10.0, [("x", 0.0, 5.0)]), "needs positive finite intensity"),
+            ((100.0, 10.0, [("x", 1.0)]), r"a point is \(label, intensity, gflops\)"),
+            ((100.0, 10.0, [{"label": "x", "gflops": 1.0}]), "needs 'intensity' and 'gflops'"),
+        ],
+    )
+    def test_bad_input(self, args, match):
+        with pytest.raises(ValueError, match=f"plot_roofline: .*{match}"):
+            plot_roofline(*args)
+
+
+HISTORY = {
+    "loss": [2.0, 1.0, 0.7],
+    "accuracy": [0.5, 0.7, 0.8],
+    "val_loss": [1.5, 1.1, 0.9],
+    "val_accuracy": [0.6, 0.65, 0.75],
+}
+
+
+@pytest.mark.lab4
+class TestPlotTrainingHistory:
+    def test_two_panels(self):
+        fig = plot_training_history(HISTORY, title="MLP")
+        loss_ax, acc_ax = fig.axes
+        assert [line.get_label() for line in loss_ax.get_lines()] == [
+            "training loss",
+            "validation loss",
+        ]
+        assert [line.get_label() for line in acc_ax.get_lines()] == [
+            "training accuracy",
+            "validation accuracy",
+        ]
+        np.testing.assert_array_equal(loss_ax.get_lines()[1].get_ydata(), HISTORY["val_loss"])
+        np.testing.assert_array_equal(acc_ax.get_lines()[0].get_xdata(), [1, 2, 3])
+        assert loss_ax.get_ylabel() == "loss" and acc_ax.get_ylabel() == "accuracy"
+        assert fig._suptitle.get_text() == "MLP"
+
+    def test_loss_only_and_single_axes(self):
+        fig = plot_training_history({"loss": [1.0, 0.5]})
+        assert len(fig.axes) == 1
+        fig, ax = plt.subplots()
+        plot_training_history(HISTORY, ax=ax)
+        assert len(fig.axes) == 2  # accuracy on a twin axis
+        assert len(ax.get_legend().get_texts()) == 4
+
+    @pytest.mark.parametrize(
+        "history,match",
+        [
+            ({"accuracy": [0.5]}, "at least a 'loss' list"),
+            ({"loss": []}, r"history\['loss'\] is empty"),
+            ({"loss": [[1.0, 2.0]]}, "must be a list of numbers"),
+        ],
+    )
+    def test_bad_history(self, history, match):
+        with pytest.raises(ValueError, match=f"plot_training_history: .*{match}"):
+            plot_training_history(history)
