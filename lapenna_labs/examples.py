@@ -61,6 +61,10 @@ __all__ = [
     "SLIDE_ERRATA",
     "SLIDE_TYPOS",
     "erratum",
+    "CCE_BATCH_TARGETS",
+    "CCE_BATCH_PREDICTIONS",
+    "CCE_BATCH_SLIDE_LOSSES",
+    "cce_batch_table_losses",
     "two_two_two_matrices",
     "two_two_two_forward",
     "two_two_two_gradients",
@@ -1052,6 +1056,72 @@ def slide_logistic_dJ_dx(
     return np.outer(g["dJ/da"], col_sums)
 
 
+# The slides' ten-image categorical cross-entropy illustration ('Categorical Cross Entropy
+# Loss'): the one-hot ground truth, the predictions and the per-image losses, as printed.
+CCE_BATCH_TARGETS: tuple[tuple[float, ...], ...] = tuple(
+    tuple(1.0 if col == cls else 0.0 for col in range(10)) for cls in (5, 0, 6, 1, 9, 2, 1, 3, 1, 4)
+)
+"""The slides' one-hot targets for ten images, shape (10, 10), as printed."""
+
+CCE_BATCH_PREDICTIONS: tuple[tuple[float, ...], ...] = (
+    (0.1, 0.0, 0.0, 0.7, 0.0, 0.2, 0.0, 0.0, 0.0, 0.0),
+    (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2),
+    (0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1),
+    (0.0, 0.0, 0.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0, 0.9),
+    (0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    (0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    (0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+)
+"""The slides' predicted probabilities for the same ten images, shape (10, 10), as printed."""
+
+CCE_BATCH_SLIDE_LOSSES: tuple[float, ...] = (
+    1.61,
+    0.0,
+    0.356,
+    0.105,
+    0.105,
+    0.0,
+    0.0,
+    0.0,
+    0.105,
+    0.0,
+)
+"""The per-image losses L_i the slides list beside the two tables."""
+
+
+def cce_batch_table_losses() -> dict[str, np.ndarray]:
+    """Recompute the slides' per-image cross-entropies from their own two tables.
+
+    Returns
+    -------
+    dict
+        ``"true_class"`` (10,) int, the column of each one-hot target; ``"p_true"`` (10,), the
+        predicted probability of that class; ``"loss"`` (10,), ``-log p_true`` (``inf`` where
+        ``p_true`` is 0); ``"row_sums"`` (10,), each prediction row's sum (1 for a softmax output).
+
+    Notes
+    -----
+    Image 2's target is class 6, to which its prediction row gives probability 0, so its loss
+    is infinite, not the listed ``-log 0.7 = 0.356``; rows 2 and 8 sum to 0.2 and 0.9, so they
+    cannot be softmax outputs.
+    """
+    targets = np.asarray(CCE_BATCH_TARGETS)
+    predictions = np.asarray(CCE_BATCH_PREDICTIONS)
+    true_class = targets.argmax(axis=1)
+    p_true = predictions[np.arange(len(targets)), true_class]
+    with np.errstate(divide="ignore"):
+        loss = -np.log(p_true)
+    return {
+        "true_class": true_class,
+        "p_true": p_true,
+        "loss": loss,
+        "row_sums": predictions.sum(axis=1),
+    }
+
+
 # ------------------------------------------------------------------------------------------
 # Errata
 # ------------------------------------------------------------------------------------------
@@ -1282,6 +1352,18 @@ SLIDE_ERRATA: tuple[Erratum, ...] = (
         "loss 2000 times and the weights are updated once",
         proof=_EX + "two_layer_numpy_training",
         kind="code",
+    ),
+    Erratum(
+        id="cce_batch_table",
+        location="'Categorical Cross Entropy Loss' (the ten-image ground-truth and prediction "
+        "tables and the losses beside them)",
+        slides_say="image 2: L = -log 0.7 = 0.356; prediction rows 2 and 8 presented as "
+        "probabilities",
+        correct="image 2's target is class 6, which its prediction row gives probability 0, so "
+        "L = -log 0 = inf (a clipped implementation gives -log 1e-12 = 27.6); rows 2 and 8 sum "
+        "to 0.2 and 0.9, so they are not softmax outputs",
+        proof=_EX + "cce_batch_table_losses",
+        note="The other nine losses agree with the tables (1.61 = -log 0.2, 0.105 = -log 0.9).",
     ),
 )
 """Every error found by recomputing the slides (see each entry's ``proof``)."""

@@ -628,3 +628,24 @@ def test_erratum_two_layer_numpy_loop():
     assert intended[0] == as_laid_out[0]
     assert intended[-1] < 0.5 * intended[0]
     assert all(b < a for a, b in zip(intended, intended[1:], strict=False))
+
+
+@lab3
+def test_erratum_cce_batch_table():
+    """Recomputed independently of the package: -log of the target class's probability."""
+    targets = np.asarray(ex.CCE_BATCH_TARGETS)
+    predictions = np.asarray(ex.CCE_BATCH_PREDICTIONS)
+    assert targets.sum(axis=1).tolist() == [1.0] * 10  # the targets are one-hot
+    result = ex.cce_batch_table_losses()
+    # Image 2: target class 6 has probability 0 in its prediction row.
+    assert targets[2, 6] == 1.0 and predictions[2, 6] == 0.0
+    assert math.isinf(result["loss"][2]) and ex.CCE_BATCH_SLIDE_LOSSES[2] == 0.356
+    assert result["row_sums"][2] == pytest.approx(0.2) and result["row_sums"][8] == pytest.approx(
+        0.9
+    )
+    # The other nine agree with the slides to the slides' three digits (they truncate).
+    others = [i for i in range(10) if i != 2]
+    for i in others:
+        expected = -math.log(predictions[i, int(np.argmax(targets[i]))])
+        assert result["loss"][i] == pytest.approx(expected)
+        assert abs(expected - ex.CCE_BATCH_SLIDE_LOSSES[i]) < 1e-2
