@@ -29,3 +29,58 @@ lint: $(STAMP)
 ## test: install, lint, then run the whole test suite
 test: lint
 	$(BIN)/python -m pytest
+
+# ---- book (owned by the book work) ----
+## book: install, then build and execute the whole Jupyter Book (warnings are errors).
+## Execution is cached in _build/.jupyter_cache: only chapters whose code changed run again.
+book: $(STAMP)
+	@start=$$(date +%s); \
+	$(BIN)/jupyter-book build . -W --keep-going || exit 1; \
+	echo "Book built in $$(( $$(date +%s) - start )) s. Open file://$(CURDIR)/_build/html/index.html"
+
+.PHONY: book-clean
+## book-clean: drop the built book and its execution cache (the next `make book` runs every chapter)
+book-clean:
+	rm -rf _build/html _build/jupyter_execute _build/.doctrees _build/.jupyter_cache
+
+# ---- labs and grading (owned by the labs work) ----
+.PHONY: labs grade grade-demo
+LAB ?=
+
+## labs: regenerate the nbgrader masters, the student versions labs/labNN.ipynb and the demo submissions
+labs: $(STAMP)
+	$(BIN)/python autograder/build_labs.py
+	$(BIN)/python autograder/make_demo.py > /dev/null
+
+## grade: autograde autograder/submitted/*/$(LAB)/ -> feedback HTML + autograder/grades_$(LAB).csv (LAB=labNN)
+grade: $(STAMP)
+	@test -n "$(LAB)" || { echo "usage: make grade LAB=labNN (e.g. LAB=lab03)"; exit 2; }
+	$(BIN)/python autograder/grade.py $(LAB)
+
+## grade-demo: grade the five bundled demo submissions of lab01 in a temporary course and print the table
+grade-demo: $(STAMP)
+	$(BIN)/python autograder/grade.py --demo --cell-timeout 20
+
+# ---- benchmarks ----
+.PHONY: bench bench-mlp bench-timing bench-book bench-grading bench-all
+
+## bench: the CPU benchmarks (MLP seconds/epoch vs NumPy/PyTorch/Keras; GEMM timing vs
+## torch.utils.benchmark, and vs CUDA events where a GPU is visible) -> bench/results/*.json
+bench: bench-mlp bench-timing
+
+bench-mlp: $(STAMP)
+	$(BIN)/python bench/bench_mlp.py
+
+bench-timing: $(STAMP)
+	$(BIN)/python bench/bench_timing.py
+
+## bench-book: cold and cached build times of the book (minutes: runs every chapter)
+bench-book: $(STAMP)
+	$(BIN)/python bench/bench_book.py
+
+## bench-grading: nbgrader serial autograde vs the parallel grader, 20 copies of each demo
+bench-grading: $(STAMP)
+	$(BIN)/python bench/bench_grading.py
+
+## bench-all: all four
+bench-all: bench bench-book bench-grading

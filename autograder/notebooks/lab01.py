@@ -1,0 +1,518 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "title", "locked": true, "schema_version": 3, "solution": false}
+# # Lab 1: FLOPS, BLAS levels and the roofline
+#
+# Week 1 of LAPENNA. A neural network is, computationally, a pile of matrix products. How fast
+# a product runs depends less on the processor's peak speed than on how many bytes it must move
+# for every floating-point operation it does: its **computational intensity**. In this lab you
+#
+# | part | what you write | points |
+# |---|---|---|
+# | 1 | flop and byte counts of AXPY, GEMV and GEMM (BLAS levels 1, 2, 3) | 3 |
+# | 2 | a timer (warm-up, repeats, median) and GFLOP/s and GB/s of the three operations | 2 |
+# | 3 | the roofline: attainable GFLOP/s and which bound applies | 1 |
+# | 4 | a blocked (tiled) matrix multiply, its intensity and its block size | 4 |
+# | | **total** | **10** |
+#
+# Expect one to two hours. Everything runs on a CPU.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "how_graded", "locked": true, "schema_version": 3, "solution": false}
+# **How this lab is graded.** Cells marked *answer* are yours; the cells after them check your work.
+# Visible checks run now and tell you what is wrong; hidden checks run only when the instructor
+# grades. An answer that just calls `lapenna_labs`' own implementation of the function being
+# graded scores zero for that part: while your function runs, the tests block the reference
+# (by any name you imported it under). Use plain Python and NumPy.
+#
+# The hidden checks call your functions on other sizes and dtypes than the examples here. Do not
+# rename the functions or change their arguments. A cell that runs longer than a minute is
+# stopped by the grader.
+
+# %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
+import os
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lapenna_labs import blas
+from lapenna_labs.grading import call_blocked, check_close
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part1_intro", "locked": true, "schema_version": 3, "solution": false}
+# ## Part 1: counting flops and bytes (3 points)
+#
+# The three BLAS levels, in their accumulating form, for vectors of length $n$ and $n \times n$
+# matrices:
+#
+# | level | operation | name |
+# |---|---|---|
+# | 1 | $y \leftarrow \alpha x + y$ | AXPY |
+# | 2 | $y \leftarrow A x + y$ | GEMV |
+# | 3 | $C \leftarrow A B + C$ | GEMM |
+#
+# Count **flops**: every multiply and every add is one floating-point operation (an FMA is two).
+# Count **bytes**: the compulsory traffic between main memory and the processor, every operand
+# crossing the memory bus exactly once: every input that is read, every output that is written
+# (an operand that is read *and* written, like $y$ in AXPY, crosses twice). Scalars such as
+# $\alpha$ cost nothing. One element takes `itemsize` bytes: 8 for float64, 4 for float32
+# (`np.dtype(dtype).itemsize`).
+#
+# Write three functions that return the pair `(flops, bytes)` as Python integers.
+
+
+# %% nbgrader={"grade": false, "grade_id": "counts", "locked": false, "schema_version": 3, "solution": true}
+def axpy_counts(n, dtype="float64"):
+    """(flops, bytes) of y <- a x + y with vectors of length n."""
+    ### BEGIN SOLUTION
+    size = np.dtype(dtype).itemsize
+    return 2 * n, 3 * n * size
+    ### END SOLUTION
+
+
+def gemv_counts(n, dtype="float64"):
+    """(flops, bytes) of y <- A x + y with an (n, n) matrix A."""
+    ### BEGIN SOLUTION
+    size = np.dtype(dtype).itemsize
+    return 2 * n * n, (n * n + n + 2 * n) * size
+    ### END SOLUTION
+
+
+def gemm_counts(n, dtype="float64"):
+    """(flops, bytes) of C <- A B + C with (n, n) matrices."""
+    ### BEGIN SOLUTION
+    size = np.dtype(dtype).itemsize
+    return 2 * n**3, 4 * n * n * size
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_axpy_counts", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+check_close(axpy_counts(1000), (2000, 24000), name="axpy_counts(1000)")
+check_close(axpy_counts(1000, "float32"), (2000, 12000), name="axpy_counts(1000, 'float32')")
+print("axpy_counts: the visible checks pass")
+### BEGIN HIDDEN TESTS
+for _n in (1, 7, 12345):
+    for _dt in ("float32", "float64"):
+        _got = call_blocked(axpy_counts, _n, _dt, block=(blas.axpy_flops, blas.axpy_bytes))
+        check_close(_got, (blas.axpy_flops(_n), blas.axpy_bytes(_n, _dt)), name="axpy_counts")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_gemv_counts", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+_flops, _bytes = gemv_counts(10)
+assert _flops == 200, "gemv_counts(10): wrong flop count (one multiply and one add per entry of A)"
+assert _bytes != 100 * 8, "gemv_counts(10): you counted A but not the vectors x and y"
+assert _bytes != 120 * 8, "gemv_counts(10): y is read and written: it crosses the bus twice"
+print("gemv_counts: the visible checks pass")
+### BEGIN HIDDEN TESTS
+for _n in (1, 10, 999):
+    for _dt in ("float32", "float64"):
+        _got = call_blocked(gemv_counts, _n, _dt, block=(blas.gemv_flops, blas.gemv_bytes))
+        _exp = (blas.gemv_flops(_n, _n), blas.gemv_bytes(_n, _n, _dt))
+        check_close(_got, _exp, name="gemv_counts")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_gemm_counts", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+_flops, _bytes = gemm_counts(10)
+assert _flops == 2000, "gemm_counts(10): wrong flop count (n multiplies and n adds per entry of C)"
+assert _bytes != 300 * 8, "gemm_counts(10): C is read and written: it crosses the bus twice"
+print("gemm_counts: the visible checks pass")
+### BEGIN HIDDEN TESTS
+for _n in (1, 10, 4000):
+    for _dt in ("float32", "float64"):
+        _got = call_blocked(gemm_counts, _n, _dt, block=(blas.gemm_flops, blas.gemm_bytes))
+        _exp = (blas.gemm_flops(_n, _n, _n), blas.gemm_bytes(_n, _n, _n, _dt))
+        check_close(_got, _exp, name="gemm_counts")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part1_intensity", "locked": true, "schema_version": 3, "solution": false}
+# The **computational intensity** is flops per byte. Run the next cell: AXPY's and GEMV's
+# intensities stay below one flop per byte whatever $n$ ($O(1)$: memory bound), GEMM's grows
+# like $n$ (the surface-to-volume effect: $O(n^3)$ flops on $O(n^2)$ data).
+
+# %% nbgrader={"grade": false, "grade_id": "intensity_table", "locked": true, "schema_version": 3, "solution": false}
+for _n in (10, 100, 1000, 10000):
+    _row = [f"n = {_n:>6}"]
+    for _name, _counts in (("AXPY", axpy_counts), ("GEMV", gemv_counts), ("GEMM", gemm_counts)):
+        try:
+            _f, _b = _counts(_n)
+            _row.append(f"{_name} {_f / _b:8.3f}")
+        except NotImplementedError:
+            _row.append(f"{_name}   (todo)")
+    print("   ".join(_row), "flop/byte (float64)")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part2_intro", "locked": true, "schema_version": 3, "solution": false}
+# ## Part 2: measuring (2 points)
+#
+# A single `time.time()` around one call measures noise as much as the work: the first call
+# pays one-off costs (allocating and touching memory, starting BLAS threads), and any call can
+# be slowed by the operating system. Write `time_median(fn, repeats=5, warmup=1,
+# clock=time.perf_counter)`: call `fn()` `warmup` times without timing it, then `repeats` times,
+# each call timed on its own with `clock()` (read the clock right before and right after the
+# call), and return the **median** of the `repeats` durations in seconds. (The `clock` argument
+# lets the test give you a fake clock; use it, not `time.perf_counter` directly.)
+#
+# Then write `measure_blas(n, dtype="float64", repeats=5)`, which times the three operations
+# in NumPy on random data of size `n` with your `time_median`, and returns a dict with keys
+# `"axpy"`, `"gemv"`, `"gemm"`, each a dict with `"seconds"` (median), `"gflops"` (flops / seconds
+# / 1e9) and `"gbytes_per_s"` (bytes / seconds / 1e9), from your counts of Part 1. In NumPy,
+# AXPY in place is `y += a * x` (it makes a temporary, so it moves a bit more than the compulsory
+# bytes), GEMV `y += A @ x`, GEMM `C += A @ B`. Inside a nested function (`def axpy(): ...`),
+# write them as `np.add(y, a * x, out=y)`: a bare `y += ...` there would make `y` a new local.
+
+
+# %% nbgrader={"grade": false, "grade_id": "measure", "locked": false, "schema_version": 3, "solution": true}
+def time_median(fn, repeats=5, warmup=1, clock=time.perf_counter):
+    """Median seconds of `repeats` timed calls of fn(), after `warmup` untimed calls."""
+    ### BEGIN SOLUTION
+    for _ in range(warmup):
+        fn()
+    durations = []
+    for _ in range(repeats):
+        start = clock()
+        fn()
+        durations.append(clock() - start)
+    return float(np.median(durations))
+    ### END SOLUTION
+
+
+def measure_blas(n, dtype="float64", repeats=5):
+    """Median seconds, GFLOP/s and GB/s of AXPY, GEMV and GEMM of size n, in NumPy."""
+    ### BEGIN SOLUTION
+    rng = np.random.default_rng(0)
+    x, y = rng.random(n).astype(dtype), rng.random(n).astype(dtype)
+    a = np.asarray(1.5, dtype=dtype)
+    matrix = rng.random((n, n)).astype(dtype)
+    B, C = rng.random((n, n)).astype(dtype), np.zeros((n, n), dtype=dtype)
+
+    def axpy():
+        np.add(y, a * x, out=y)
+
+    def gemv():
+        np.add(y, matrix @ x, out=y)
+
+    def gemm():
+        np.add(C, matrix @ B, out=C)
+
+    results = {}
+    for name, fn, counts in (
+        ("axpy", axpy, axpy_counts),
+        ("gemv", gemv, gemv_counts),
+        ("gemm", gemm, gemm_counts),
+    ):
+        seconds = time_median(fn, repeats=repeats)
+        flops, nbytes = counts(n, dtype)
+        results[name] = {
+            "seconds": seconds,
+            "gflops": flops / seconds / 1e9,
+            "gbytes_per_s": nbytes / seconds / 1e9,
+        }
+    return results
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_time_median", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+class _FakeClock:
+    """A clock that advances only when the timed function runs, by the given durations."""
+
+    def __init__(self, durations):
+        self.now, self.durations, self.calls = 0.0, list(durations), 0
+
+    def __call__(self):
+        return self.now
+
+    def work(self):
+        self.now += self.durations[self.calls]
+        self.calls += 1
+
+
+_clock = _FakeClock([50.0, 1.0, 3.0, 2.0, 100.0, 4.0])
+_t = time_median(_clock.work, repeats=5, warmup=1, clock=_clock)
+assert _clock.calls == 6, f"time_median: fn was called {_clock.calls} times, expected 1 + 5"
+assert _t != 22.0, "time_median: that is the mean; the median is robust to one slow repeat"
+assert _t != 1.0, "time_median: that is the minimum; return the median"
+assert _t != 3.5, "time_median: the warm-up call must not be timed (exclude it)"
+check_close(_t, 3.0, name="time_median (1 warm-up, 5 repeats)")
+print("time_median: the visible checks pass")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(11)
+for _w, _r in ((0, 1), (2, 4), (3, 7)):
+    _d = list(_rng.uniform(0.5, 9.5, size=_w + _r))
+    _clock = _FakeClock(_d)
+    _t = time_median(_clock.work, repeats=_r, warmup=_w, clock=_clock)
+    assert _clock.calls == _w + _r, "time_median: wrong number of calls of fn"
+    check_close(_t, float(np.median(_d[_w:])), name="time_median (other warm-up and repeats)")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_measure_blas", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+_m = measure_blas(64, "float32", repeats=3)
+assert set(_m) == {"axpy", "gemv", "gemm"}, "measure_blas: keys must be 'axpy', 'gemv', 'gemm'"
+for _op, _counts in (("axpy", axpy_counts), ("gemv", gemv_counts), ("gemm", gemm_counts)):
+    _r = _m[_op]
+    assert set(_r) >= {"seconds", "gflops", "gbytes_per_s"}, f"measure_blas: {_op} misses keys"
+    assert _r["seconds"] > 0, f"measure_blas: {_op} seconds must be positive"
+    _f, _b = _counts(64, "float32")
+    check_close(_r["gflops"], _f / _r["seconds"] / 1e9, name=f"measure_blas {_op} gflops")
+    check_close(_r["gbytes_per_s"], _b / _r["seconds"] / 1e9, name=f"measure_blas {_op} GB/s")
+print("measure_blas: the visible checks pass")
+### BEGIN HIDDEN TESTS
+# Consistent with the student's own counts (wrong counts already lost their points in Part 1).
+_m = measure_blas(50, "float64", repeats=2)
+for _op, _counts in (("axpy", axpy_counts), ("gemv", gemv_counts), ("gemm", gemm_counts)):
+    _f, _b = _counts(50, "float64")
+    _s = _m[_op]["seconds"]
+    assert 0 < _s < 10, f"measure_blas: implausible {_op} time for n = 50"
+    check_close(_m[_op]["gflops"], _f / _s / 1e9, name=f"measure_blas {_op} gflops (float64)")
+    check_close(_m[_op]["gbytes_per_s"], _b / _s / 1e9, name=f"measure_blas {_op} GB/s (float64)")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "sweep_intro", "locked": true, "schema_version": 3, "solution": false}
+# Now measure over growing $n$. (When the lab is graded the sizes are kept small.) AXPY and GEMV
+# should reach a roughly constant GB/s once the data no longer fits in cache: that is the
+# memory bandwidth. GEMM's GFLOP/s should grow with $n$ towards the processor's peak.
+
+# %% nbgrader={"grade": false, "grade_id": "sweep", "locked": true, "schema_version": 3, "solution": false}
+GRADING = bool(os.environ.get("LAPENNA_GRADING"))
+SIZES = [64, 128, 256] if GRADING else [64, 128, 256, 512, 1024, 2048]
+measurements = {}
+try:
+    for _n in SIZES:
+        measurements[_n] = measure_blas(_n, "float64", repeats=3)
+        _row = ", ".join(
+            f"{op} {r['gflops']:8.2f} GFLOP/s {r['gbytes_per_s']:7.2f} GB/s"
+            for op, r in measurements[_n].items()
+        )
+        print(f"n = {_n:5d}: {_row}")
+except NotImplementedError:
+    print("Write measure_blas first.")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part3_intro", "locked": true, "schema_version": 3, "solution": false}
+# ## Part 3: the roofline (1 point)
+#
+# A kernel of intensity $I$ (flop/byte) on a machine of peak $P$ (GFLOP/s) and memory
+# bandwidth $W$ (GB/s) can reach at most $\min(P,\; W \cdot I)$ GFLOP/s: the **roofline**. The
+# ridge point $I^* = P / W$ separates memory-bound kernels ($I < I^*$) from compute-bound ones
+# ($I \ge I^*$).
+#
+# Write `attainable_gflops(intensity, peak_gflops, bandwidth_gbs)` (it must work for a number
+# and for a NumPy array of intensities) and `bound(intensity, peak_gflops, bandwidth_gbs)`, which
+# returns the string `"memory"` or `"compute"` for one intensity.
+
+
+# %% nbgrader={"grade": false, "grade_id": "roofline", "locked": false, "schema_version": 3, "solution": true}
+def attainable_gflops(intensity, peak_gflops, bandwidth_gbs):
+    """The roofline min(peak, bandwidth * intensity), for a number or an array."""
+    ### BEGIN SOLUTION
+    return np.minimum(peak_gflops, bandwidth_gbs * np.asarray(intensity, dtype=float))
+    ### END SOLUTION
+
+
+def bound(intensity, peak_gflops, bandwidth_gbs):
+    """'memory' if intensity is below the ridge point peak / bandwidth, else 'compute'."""
+    ### BEGIN SOLUTION
+    return "memory" if intensity < peak_gflops / bandwidth_gbs else "compute"
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_roofline", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+check_close(attainable_gflops(0.25, 1000.0, 100.0), 25.0, name="attainable_gflops(0.25, 1000, 100)")
+check_close(attainable_gflops(50.0, 1000.0, 100.0), 1000.0, name="attainable_gflops(50, 1000, 100)")
+assert bound(0.25, 1000.0, 100.0) == "memory", "bound: AXPY-like intensity should be 'memory'"
+assert bound(50.0, 1000.0, 100.0) == "compute", "bound: intensity 50 > ridge 10 is 'compute'"
+print("roofline: the visible checks pass")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(3)
+_I = 10.0 ** _rng.uniform(-2, 3, size=40)
+_got = call_blocked(attainable_gflops, _I, 4700.0, 732.0, block=(blas.attainable_gflops,))
+check_close(
+    np.asarray(_got, dtype=float),
+    blas.attainable_gflops(_I, 4700.0, 732.0),
+    name="attainable_gflops (array)",
+)
+for _i in (0.1, 6.42, 6.43, 200.0):
+    _exp = "memory" if _i < 4700.0 / 732.0 else "compute"
+    assert bound(_i, 4700.0, 732.0) == _exp, "bound: wrong side of the ridge point"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "roofline_plot_intro", "locked": true, "schema_version": 3, "solution": false}
+# Place your measurements on a roofline of this machine. The peak is estimated from the CPU's
+# clock, cores and vector units (`blas.cpu_peak_estimate`); the bandwidth is what your AXPY
+# reached at the largest size. Where do AXPY, GEMV and GEMM land, and why?
+
+# %% nbgrader={"grade": false, "grade_id": "roofline_plot", "locked": true, "schema_version": 3, "solution": false}
+try:
+    _peak = blas.cpu_peak_estimate("float64").gflops
+    _largest = measurements[max(measurements)]
+    _bandwidth = _largest["axpy"]["gbytes_per_s"]
+    _I = np.logspace(-2, 3, 200)
+    _fig, _ax = plt.subplots(figsize=(6, 4))
+    _ax.loglog(_I, attainable_gflops(_I, _peak, _bandwidth), "k-", label="roofline")
+    for _n, _res in measurements.items():
+        for _op, _counts, _marker in (
+            ("axpy", axpy_counts, "o"),
+            ("gemv", gemv_counts, "s"),
+            ("gemm", gemm_counts, "^"),
+        ):
+            _f, _b = _counts(_n)
+            _ax.loglog(_f / _b, _res[_op]["gflops"], _marker, label=f"{_op} n={_n}")
+    _ax.set_xlabel("intensity (flop/byte)")
+    _ax.set_ylabel("GFLOP/s")
+    _ax.set_title(f"peak ~{_peak:.0f} GFLOP/s, bandwidth ~{_bandwidth:.1f} GB/s (float64)")
+    _ax.legend(fontsize=6, ncol=3)
+    plt.show()
+except (NotImplementedError, NameError, ValueError, KeyError):
+    print("Finish Parts 1 to 3 to see the roofline.")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part4_intro", "locked": true, "schema_version": 3, "solution": false}
+# ## Part 4: a blocked matrix multiply (4 points)
+#
+# GEMM's intensity $n / 8$ (float64) is only reached if every operand crosses the bus once,
+# which needs all three $n \times n$ matrices in fast memory. Real caches are small. The
+# **blocked** (tiled) product cuts $A$, $B$, $C$ into $N \times N$ grids of $b \times b$ blocks
+# ($b = n / N$) and works on one block of each at a time:
+#
+# ```
+# for i in range(N):
+#     for j in range(N):
+#         load C[i, j]
+#         for k in range(N):
+#             load A[i, k], B[k, j]
+#             C[i, j] += A[i, k] @ B[k, j]      # a b x b product, all in fast memory
+#         store C[i, j]
+# ```
+#
+# Write `blocked_matmul(A, B, b)` for an `(m, k)` matrix `A` and a `(k, n)` matrix `B`: loop over
+# blocks of size `b` (the blocks at the edges are smaller when a dimension is not a multiple of
+# `b`), multiply **blocks only** (NumPy's `@` on blocks of at most `b x b` is fine; the test
+# checks that no bigger product is made) and return `C = A @ B` in the inputs' dtype.
+#
+# Count the slow-memory traffic of the loop above in *words* (elements) for $n \times n$
+# matrices: each block of $C$ is loaded and stored once ($2 n^2$ words in all), and each of the
+# $N^3$ iterations of the inner loop loads two $b \times b$ blocks. Write
+# `blocked_intensity(n, b)`: flops ($2 n^3$) per word moved, for a `b` that divides `n`.
+#
+# Three $b \times b$ blocks must fit in fast memory of $M$ words, $3 b^2 \le M$. Write
+# `block_size_for_cache(cache_bytes, dtype="float64")`: the largest integer $b$ with
+# $3 b^2 \le M$, where $M$ is the number of whole elements of `dtype` that fit in `cache_bytes`.
+# (The slides write this bound for $N$, the number of blocks; it is the block size $b$.)
+
+
+# %% nbgrader={"grade": false, "grade_id": "blocked", "locked": false, "schema_version": 3, "solution": true}
+def blocked_matmul(A, B, b):
+    """A @ B computed block by block with blocks of at most b x b."""
+    ### BEGIN SOLUTION
+    m, k = A.shape
+    n = B.shape[1]
+    C = np.zeros((m, n), dtype=np.result_type(A, B))
+    for i in range(0, m, b):
+        for j in range(0, n, b):
+            for p in range(0, k, b):
+                C[i : i + b, j : j + b] += A[i : i + b, p : p + b] @ B[p : p + b, j : j + b]
+    return C
+    ### END SOLUTION
+
+
+def blocked_intensity(n, b):
+    """Flops per word of slow-memory traffic of the blocked n x n product with b x b blocks."""
+    ### BEGIN SOLUTION
+    N = n // b
+    return 2 * n**3 / ((2 * N + 2) * n**2)
+    ### END SOLUTION
+
+
+def block_size_for_cache(cache_bytes, dtype="float64"):
+    """Largest b with 3 b**2 <= M, M = elements of dtype that fit in cache_bytes."""
+    ### BEGIN SOLUTION
+    words = cache_bytes // np.dtype(dtype).itemsize
+    b = 0
+    while 3 * (b + 1) ** 2 <= words:
+        b += 1
+    return b
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_blocked_matmul", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+class _ProductSizes(np.ndarray):
+    """An ndarray that records the shapes of the matrix products it takes part in."""
+
+    largest = [0]
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if ufunc is np.matmul:
+            for _x in inputs:
+                _ProductSizes.largest[0] = max(_ProductSizes.largest[0], *np.shape(_x))
+        args = [np.asarray(_x) if isinstance(_x, _ProductSizes) else _x for _x in inputs]
+        return getattr(ufunc, method)(*args, **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func in (np.dot, np.matmul, np.einsum, np.tensordot, np.inner, np.vdot):
+            for _x in args:
+                if isinstance(_x, np.ndarray):
+                    _ProductSizes.largest[0] = max(_ProductSizes.largest[0], *_x.shape)
+        return super().__array_function__(func, types, args, kwargs)
+
+
+_rng = np.random.default_rng(0)
+_A, _B = _rng.normal(size=(6, 4)), _rng.normal(size=(4, 5))
+_C = call_blocked(blocked_matmul, _A, _B, 2, block=(blas.blocked_matmul,))
+check_close(_C, _A @ _B, name="blocked_matmul (6x4 @ 4x5, b=2)")
+_ProductSizes.largest[0] = 0
+call_blocked(blocked_matmul, _A.view(_ProductSizes), _B.view(_ProductSizes), 2, block=())
+assert _ProductSizes.largest[0] <= 2, "blocked_matmul: multiply b x b blocks, not whole matrices"
+print("blocked_matmul: the visible checks pass")
+### BEGIN HIDDEN TESTS
+for _dt, (_m, _k, _n), _b in (
+    (np.float64, (7, 9, 5), 3),
+    (np.float32, (16, 16, 16), 4),
+    (np.float32, (10, 3, 11), 4),
+    (np.float64, (5, 5, 5), 8),
+):
+    _A = _rng.normal(size=(_m, _k)).astype(_dt)
+    _B = _rng.normal(size=(_k, _n)).astype(_dt)
+    _got = call_blocked(blocked_matmul, _A, _B, _b, block=(blas.blocked_matmul,))
+    check_close(_got, blas.blocked_matmul(_A, _B, _b), name="blocked_matmul (other shapes)")
+    _ProductSizes.largest[0] = 0
+    call_blocked(blocked_matmul, _A.view(_ProductSizes), _B.view(_ProductSizes), _b, block=())
+    assert _ProductSizes.largest[0] <= _b, "blocked_matmul: a product larger than b x b was made"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_blocked_intensity", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+_q = blocked_intensity(1200, 100)
+assert _q != 12.0, "blocked_intensity: you returned N = n / b; the intensity is close to b"
+assert _q != 100.0, "blocked_intensity: n / N = b is the limit for large N; count all the words"
+assert abs(_q - 100.0) < 10, "blocked_intensity(1200, 100) should be a bit less than b = 100"
+print("blocked_intensity: the visible checks pass")
+### BEGIN HIDDEN TESTS
+for _n, _b in ((1200, 100), (64, 1), (64, 64), (4096, 256)):
+    _got = call_blocked(blocked_intensity, _n, _b, block=(blas.blocked_matmul_intensity,))
+    check_close(float(_got), blas.blocked_matmul_intensity(_n, _n // _b), name="blocked_intensity")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_block_size", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+_b = block_size_for_cache(32 * 1024, "float64")
+assert isinstance(_b, (int, np.integer)), "block_size_for_cache: return an integer"
+assert 3 * _b**2 <= 4096, "block_size_for_cache(32 KiB): three blocks of that size do not fit"
+assert 3 * (_b + 1) ** 2 > 4096, "block_size_for_cache(32 KiB): a larger block would still fit"
+print("block_size_for_cache: the visible checks pass")
+### BEGIN HIDDEN TESTS
+for _bytes, _dt in ((32 * 1024, "float32"), (2**20, "float64"), (100, "float64"), (24, "float64")):
+    _got = call_blocked(block_size_for_cache, _bytes, _dt, block=(blas.block_size_for_cache,))
+    assert int(_got) == blas.block_size_for_cache(_bytes, _dt), "block_size_for_cache: wrong b"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "closing", "locked": true, "schema_version": 3, "solution": false}
+# Your NumPy `blocked_matmul` is much slower than `A @ B`: every block product is itself a BLAS
+# call, and Python's loop overhead dominates. OpenBLAS and cuBLAS do the same tiling in compiled
+# code, on several levels (registers, L1, L2, shared memory), which is how GEMM gets close to
+# the peak while AXPY and GEMV stay on the bandwidth roof. Next week: timing GEMM correctly on
+# a CPU and a GPU.

@@ -1,0 +1,422 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "title", "locked": true, "schema_version": 3, "solution": false}
+# # Lab 2: GEMM on the CPU and the GPU, timed correctly
+#
+# Week 2 of LAPENNA. The lecture's Lab 2, Problem 4 asks for the GFLOP/s of $C = A B$ against
+# the matrix size $N = 2000, 4000, 6000$ in single precision, on a CPU and on a GPU. The slides'
+# code times one call with `time.time()` and, on the GPU, reports about 7,077 GFLOP/s for
+# $N = 6000$. That number measures the wrong thing. In this lab you do the problem right:
+#
+# | part | what you write | points |
+# |---|---|---|
+# | 1 | a matmul timing function: warm-up, repeats, median, GPU synchronisation | 4 |
+# | 2 | GFLOP/s against $N$ in float32 and float64, on the CPU and the GPU, plotted | 3 |
+# | 3 | what the naive timing measures (multiple choice, graded automatically) | 3 |
+# | | **total** | **10** |
+#
+# Expect one to two hours. Use a GPU runtime in Colab (Runtime > Change runtime type > T4
+# GPU); without one, the GPU parts are skipped and everything else still works.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "how_graded", "locked": true, "schema_version": 3, "solution": false}
+# **How this lab is graded.** Cells marked *answer* are yours; the cells after them check your work.
+# Visible checks run now and tell you what is wrong; hidden checks run only when the instructor
+# grades. An answer that just calls `lapenna_labs`' own implementation of the function being
+# graded (here `lapenna_labs.blas.time_gemm`, `time_callable`, `gemm_sweep`) scores zero for
+# that part: while your function runs, the tests block the reference (by any name you imported
+# it under).
+#
+# The grader has no GPU: it runs your functions on the CPU with small matrices, and checks the
+# GPU part of your timing function by reading its code (it must synchronise). Do not rename the
+# functions or change their arguments.
+
+# %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
+import os
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from lapenna_labs import blas
+from lapenna_labs.grading import call_blocked, check_close, source_mentions
+
+GRADING = bool(os.environ.get("LAPENNA_GRADING"))
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part1_intro", "locked": true, "schema_version": 3, "solution": false}
+# ## Part 1: a correct timing function (4 points)
+#
+# Three things go wrong when one call is timed with `time.time()`:
+#
+# 1. **One-off costs.** The first product pays for starting BLAS threads, touching freshly
+#    allocated memory, and on a GPU for loading cuBLAS and choosing its kernels. Call the
+#    product a few times untimed first (**warm-up**).
+# 2. **Noise.** The operating system can interrupt any call. Time several **repeats** and report
+#    the **median** (robust to one slow repeat); `time.perf_counter()` is the clock meant for
+#    intervals (`time.time()` can jump).
+# 3. **Asynchrony on a GPU.** `torch.matmul` on CUDA tensors only *queues* the product and
+#    returns at once. Wait for the GPU with `torch.cuda.synchronize()` before reading the clock
+#    after the product (and before starting it, so earlier work is not counted), or time with
+#    CUDA events (`torch.cuda.Event(enable_timing=True)`, `.record()`, `.elapsed_time()`).
+#
+# Write `time_matmul(A, B, warmup=2, repeats=5, clock=time.perf_counter)`. `A` and `B` are
+# NumPy arrays or PyTorch tensors (on the CPU or the GPU); compute the product as `A @ B`. It
+# returns the median of the `repeats` durations in seconds, each read from `clock()` right before
+# and right after one product. When the operands are CUDA tensors (`getattr(A, "is_cuda",
+# False)`), synchronise as in point 3. Then write `gflops(n, seconds)`: the GFLOP/s of one
+# $n \times n$ product that takes `seconds`, counting $2 n^3$ flops as the slides (and every
+# vendor) do.
+
+
+# %% nbgrader={"grade": false, "grade_id": "timing", "locked": false, "schema_version": 3, "solution": true}
+def time_matmul(A, B, warmup=2, repeats=5, clock=time.perf_counter):
+    """Median seconds of `repeats` products A @ B after `warmup` untimed ones (CPU or GPU)."""
+    ### BEGIN SOLUTION
+    on_gpu = bool(getattr(A, "is_cuda", False))
+    if on_gpu:
+        import torch
+
+        def sync():
+            torch.cuda.synchronize()
+
+    else:
+
+        def sync():
+            pass
+
+    for _ in range(warmup):
+        A @ B
+    sync()
+    durations = []
+    for _ in range(repeats):
+        sync()
+        start = clock()
+        A @ B
+        sync()
+        durations.append(clock() - start)
+    return float(np.median(durations))
+    ### END SOLUTION
+
+
+def gflops(n, seconds):
+    """GFLOP/s of one n x n matrix product (2 n**3 flops) that takes `seconds`."""
+    ### BEGIN SOLUTION
+    return 2 * n**3 / seconds / 1e9
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_time_matmul", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+class _FakeMatrix:
+    """An operand whose product advances a fake clock by the next given duration."""
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def __matmul__(self, other):
+        self.clock.now += self.clock.durations[self.clock.calls]
+        self.clock.calls += 1
+        return self
+
+
+class _FakeClock:
+    def __init__(self, durations):
+        self.now, self.durations, self.calls = 0.0, list(durations), 0
+
+    def __call__(self):
+        return self.now
+
+
+_clock = _FakeClock([40.0, 30.0, 1.0, 3.0, 2.0, 100.0, 4.0])
+_A = _FakeMatrix(_clock)
+_t = time_matmul(_A, _A, warmup=2, repeats=5, clock=_clock)
+assert _clock.calls == 7, f"time_matmul: {_clock.calls} products made, expected 2 + 5"
+assert _t != 22.0, "time_matmul: that is the mean of the repeats; return the median"
+assert _t != 1.0, "time_matmul: that is the fastest repeat; return the median"
+assert _t not in (4.0, 11.428571428571429), "time_matmul: do not time the warm-up products"
+check_close(_t, 3.0, name="time_matmul (2 warm-up, 5 repeats)")
+_real = time_matmul(np.ones((64, 64)), np.ones((64, 64)), warmup=1, repeats=3)
+assert 0 < _real < 1, "time_matmul: a 64 x 64 product should take well under a second"
+print("time_matmul: the visible checks pass")
+### BEGIN HIDDEN TESTS
+_rng = np.random.default_rng(7)
+for _w, _r in ((0, 1), (1, 4), (3, 9)):
+    _d = list(_rng.uniform(0.5, 9.5, size=_w + _r))
+    _clock = _FakeClock(_d)
+    _t = call_blocked(
+        time_matmul,
+        _FakeMatrix(_clock),
+        _FakeMatrix(_clock),
+        warmup=_w,
+        repeats=_r,
+        clock=_clock,
+        block=(blas.time_gemm, blas.time_callable),
+    )
+    assert _clock.calls == _w + _r, "time_matmul: wrong number of products"
+    check_close(_t, float(np.median(_d[_w:])), name="time_matmul (other warm-up and repeats)")
+try:
+    import torch
+
+    _tA = torch.ones(32, 32, dtype=torch.float64)
+    _t = call_blocked(time_matmul, _tA, _tA, 1, 2, block=(blas.time_gemm, blas.time_callable))
+    assert 0 < _t < 1, "time_matmul: failed on CPU torch tensors"
+except ImportError:
+    pass
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_time_matmul_sync", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+_found = source_mentions(time_matmul, "synchronize", "Event", "elapsed_time")
+assert _found, (
+    "time_matmul: on a GPU the product is asynchronous: call torch.cuda.synchronize() "
+    "(or time with torch.cuda.Event) before reading the clock"
+)
+assert "time.time(" not in "".join(source_mentions(time_matmul, "time.time(")), (
+    "time_matmul: use the clock argument (time.perf_counter), not time.time()"
+)
+print("time_matmul synchronises on the GPU:", ", ".join(_found))
+if DEVICE == "cuda":  # noqa: F821 (defined by the device cell at the top)
+    import torch
+
+    _gA = torch.randn(2048, 2048, device="cuda")
+    _t = time_matmul(_gA, _gA)
+    print(f"GPU 2048 x 2048 float32 product: {_t * 1e3:.2f} ms, {gflops(2048, _t):,.0f} GFLOP/s")
+### BEGIN HIDDEN TESTS
+_gpu_lines = [
+    _line.split("#", 1)[0]
+    for _line in __import__("inspect").getsource(time_matmul).splitlines()
+    if "synchronize" in _line or "Event" in _line or "elapsed_time" in _line
+]
+assert any(_line.strip() for _line in _gpu_lines), "time_matmul: no synchronisation call"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_gflops", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert abs(gflops(1000, 1.0) - 2.0) < 1e-9, "gflops(1000, 1.0): 2 * 1000**3 flops in 1 s"
+assert abs(gflops(1000, 0.5) - 4.0) < 1e-9, "gflops: divide by the seconds"
+print("gflops: the visible checks pass")
+### BEGIN HIDDEN TESTS
+for _n, _s in ((2000, 0.2360849380493164), (6000, 6.029452800750732), (17, 3e-6)):
+    check_close(float(gflops(_n, _s)), blas.gemm_flops(_n, _n, _n) / _s / 1e9, name="gflops")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part2_intro", "locked": true, "schema_version": 3, "solution": false}
+# ## Part 2: GFLOP/s against N (3 points)
+#
+# Write `gemm_table(sizes, dtypes=("float32", "float64"), device="cpu", warmup=1, repeats=3)`:
+# for every size `n` and every dtype, make two random `(n, n)` matrices (NumPy on `"cpu"`,
+# PyTorch tensors on `"cuda"`), time their product with your `time_matmul`, and return a list of
+# dicts, one per (size, dtype), with keys `"n"`, `"dtype"` (the string), `"device"`,
+# `"seconds"` and `"gflops"`.
+#
+# Then write `plot_gflops(table)`: one line of GFLOP/s against $N$ per (device, dtype), with a
+# legend and the axes labelled `"N"` and `"GFLOP/s"`. Return the matplotlib `Figure`.
+
+
+# %% nbgrader={"grade": false, "grade_id": "sweep", "locked": false, "schema_version": 3, "solution": true}
+def gemm_table(sizes, dtypes=("float32", "float64"), device="cpu", warmup=1, repeats=3):
+    """One record per (size, dtype): n, dtype, device, seconds, gflops."""
+    ### BEGIN SOLUTION
+    rng = np.random.default_rng(0)
+    table = []
+    for n in sizes:
+        for dtype in dtypes:
+            A = rng.random((n, n)).astype(dtype)
+            B = rng.random((n, n)).astype(dtype)
+            if device != "cpu":
+                import torch
+
+                A, B = torch.from_numpy(A).to(device), torch.from_numpy(B).to(device)
+            seconds = time_matmul(A, B, warmup=warmup, repeats=repeats)
+            table.append(
+                {
+                    "n": n,
+                    "dtype": str(dtype),
+                    "device": device,
+                    "seconds": seconds,
+                    "gflops": gflops(n, seconds),
+                }
+            )
+    return table
+    ### END SOLUTION
+
+
+def plot_gflops(table):
+    """GFLOP/s against N, one line per (device, dtype); returns the Figure."""
+    ### BEGIN SOLUTION
+    fig, ax = plt.subplots(figsize=(6, 4))
+    groups = sorted({(r["device"], r["dtype"]) for r in table})
+    for device, dtype in groups:
+        rows = sorted(
+            (r for r in table if (r["device"], r["dtype"]) == (device, dtype)), key=lambda r: r["n"]
+        )
+        ax.plot(
+            [r["n"] for r in rows], [r["gflops"] for r in rows], "o-", label=f"{device} {dtype}"
+        )
+    ax.set_xlabel("N")
+    ax.set_ylabel("GFLOP/s")
+    ax.legend()
+    return fig
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_gemm_table", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+_table = gemm_table([32, 48], dtypes=("float32", "float64"), device="cpu", warmup=1, repeats=2)
+assert isinstance(_table, list) and len(_table) == 4, "gemm_table: one record per (size, dtype)"
+for _rec in _table:
+    assert {"n", "dtype", "device", "seconds", "gflops"} <= set(_rec), "gemm_table: missing keys"
+    assert _rec["seconds"] > 0, "gemm_table: seconds must be positive"
+    check_close(
+        _rec["gflops"], 2 * _rec["n"] ** 3 / _rec["seconds"] / 1e9, name="gemm_table gflops"
+    )
+assert {(_r["n"], str(_r["dtype"])) for _r in _table} == {
+    (32, "float32"),
+    (32, "float64"),
+    (48, "float32"),
+    (48, "float64"),
+}, "gemm_table: the (n, dtype) pairs are not the ones asked for"
+print("gemm_table: the visible checks pass")
+### BEGIN HIDDEN TESTS
+_seen_dtypes = []
+_orig_time_matmul = time_matmul
+
+
+def time_matmul(A, B, warmup=2, repeats=5, clock=time.perf_counter):  # noqa: F811
+    _seen_dtypes.append((tuple(A.shape), str(A.dtype), str(B.dtype)))
+    return _orig_time_matmul(A, B, warmup=warmup, repeats=repeats, clock=clock)
+
+
+try:
+    _table = call_blocked(
+        gemm_table,
+        [40],
+        dtypes=("float64",),
+        device="cpu",
+        warmup=0,
+        repeats=1,
+        block=(blas.gemm_sweep, blas.time_gemm, blas.time_callable),
+    )
+finally:
+    time_matmul = _orig_time_matmul
+assert len(_table) == 1 and _table[0]["n"] == 40, "gemm_table: wrong records for one size"
+assert _seen_dtypes == [((40, 40), "float64", "float64")], "gemm_table: time the requested dtype"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_plot_gflops", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+_demo = [
+    {"n": n, "dtype": dt, "device": dev, "seconds": 1.0, "gflops": g * n / 1000}
+    for n in (1000, 2000)
+    for dt, dev, g in (("float32", "cpu", 300), ("float64", "cpu", 150), ("float32", "cuda", 9000))
+]
+_fig = plot_gflops(_demo)
+_ax = _fig.axes[0]
+assert len(_ax.get_lines()) == 3, "plot_gflops: one line per (device, dtype)"
+assert "N" in _ax.get_xlabel(), "plot_gflops: label the x axis 'N'"
+assert "GFLOP/s" in _ax.get_ylabel(), "plot_gflops: label the y axis 'GFLOP/s'"
+assert _ax.get_legend() is not None, "plot_gflops: add a legend"
+plt.close(_fig)
+print("plot_gflops: the visible checks pass")
+### BEGIN HIDDEN TESTS
+for _line in _ax.get_lines():
+    assert list(_line.get_xdata()) == [1000, 2000], "plot_gflops: x values must be the sizes N"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "sweep_run_intro", "locked": true, "schema_version": 3, "solution": false}
+# Now the problem itself: $N = 2000, 4000, 6000$ in float32 and float64, on the CPU and, if you
+# have one, the GPU. On a 2-core Colab CPU the float64 product at $N = 6000$ takes several
+# seconds, so the CPU sweep takes a minute or two. (While the lab is graded the sizes are
+# small.)
+
+# %% nbgrader={"grade": false, "grade_id": "sweep_run", "locked": true, "schema_version": 3, "solution": false}
+SIZES = [64, 128] if GRADING else [2000, 4000, 6000]
+try:
+    results = gemm_table(SIZES, device="cpu", warmup=1, repeats=3)
+    if DEVICE == "cuda":  # noqa: F821
+        results += gemm_table(SIZES, device="cuda", warmup=2, repeats=10)
+    for _r in results:
+        print(f"{_r['device']:>4} {_r['dtype']} N={_r['n']:5d}: {_r['gflops']:10,.1f} GFLOP/s")
+    plot_gflops(results)
+    plt.show()
+except NotImplementedError:
+    print("Finish Part 2 first.")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part3_intro", "locked": true, "schema_version": 3, "solution": false}
+# ## Part 3: what does the naive timing measure? (3 points)
+#
+# `lapenna_labs.blas.naive_time_gemm` reproduces the slides' timing. If you have a GPU, the next
+# cell compares it with a correct timing of the same product; think about the numbers before
+# answering. Answer each question with one letter in the answer cell, e.g. `Q1 = "a"`.
+#
+# **Q1.** The slides' GPU code, `t0 = time.time(); C = torch.matmul(A, B); t1 = time.time()`,
+# reported 7,077 GFLOP/s for $N = 6000$ in float32. What did it measure?
+#
+# * (a) the time of the product on the GPU, so 7,077 GFLOP/s is the GPU's real rate
+# * (b) the time to copy $A$ and $B$ from the CPU to the GPU
+# * (c) mostly the time to *launch* the product: the call returns before the GPU has finished
+# * (d) the time of the product on the CPU, because the tensors were created on the CPU
+#
+# **Q2.** The slides' CPU timing of $N = 2000$ is one call measured with `time.time()` right
+# after the matrices were created. Compared with the median of several warm calls, it
+#
+# * (a) is the same, because NumPy's matmul always takes the same time
+# * (b) can be slower: it includes one-off costs (thread start-up, first touch of memory) and
+#   any interruption of that single call
+# * (c) is always faster, because the caches are empty
+# * (d) measures only the memory allocation of `C`
+#
+# **Q3.** On a CPU, float32 GEMM runs about twice as many GFLOP/s as float64. Why?
+#
+# * (a) float32 products skip the additions
+# * (b) a SIMD register holds twice as many float32 numbers, so each vector FMA does twice
+#   the flops (and half the bytes move)
+# * (c) NumPy converts float64 to float32 internally
+# * (d) float64 needs the GPU
+
+# %% nbgrader={"grade": false, "grade_id": "naive_compare", "locked": true, "schema_version": 3, "solution": false}
+if DEVICE == "cuda":  # noqa: F821
+    _naive = blas.naive_time_gemm(6000, "float32", device="cuda")
+    print(_naive)
+    _right = blas.time_gemm(6000, "float32", device="cuda")
+    print(_right)
+else:
+    print(blas.naive_time_gemm(256 if GRADING else 2000, "float32", device="cpu"))
+    print("No GPU: the GPU comparison is skipped (see the DESIGN notes: on an H100 the naive")
+    print("timing said ~878,000 GFLOP/s for a product whose CUDA-event rate was ~48,000).")
+
+# %% nbgrader={"grade": false, "grade_id": "answers", "locked": false, "schema_version": 3, "solution": true}
+### BEGIN SOLUTION
+Q1 = "c"
+Q2 = "b"
+Q3 = "b"
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "test_q1", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert isinstance(Q1, str) and Q1.strip().lower() in {"a", "b", "c", "d"}, "Q1: one letter a-d"
+### BEGIN HIDDEN TESTS
+assert Q1.strip().lower() == chr(99), "Q1: not the right answer"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_q2", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert isinstance(Q2, str) and Q2.strip().lower() in {"a", "b", "c", "d"}, "Q2: one letter a-d"
+### BEGIN HIDDEN TESTS
+assert Q2.strip().lower() == chr(98), "Q2: not the right answer"
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_q3", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert isinstance(Q3, str) and Q3.strip().lower() in {"a", "b", "c", "d"}, "Q3: one letter a-d"
+### BEGIN HIDDEN TESTS
+assert Q3.strip().lower() == chr(98), "Q3: not the right answer"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "closing", "locked": true, "schema_version": 3, "solution": false}
+# **Going further (not graded).** In your own words: why does synchronising change the GPU
+# number by two orders of magnitude, while on the CPU the naive and the careful timings of a
+# large product are close? Which number would you put in a report, and with what spread?
