@@ -65,6 +65,7 @@ __all__ = [
     "CCE_BATCH_PREDICTIONS",
     "CCE_BATCH_SLIDE_LOSSES",
     "cce_batch_table_losses",
+    "p100_fp64_peak_gflops",
     "two_two_two_matrices",
     "two_two_two_forward",
     "two_two_two_gradients",
@@ -1122,6 +1123,33 @@ def cce_batch_table_losses() -> dict[str, np.ndarray]:
     }
 
 
+def p100_fp64_peak_gflops(clock_ghz: float) -> float:
+    """Theoretical double-precision peak of an NVIDIA P100 at a given clock, in GFLOP/s.
+
+    Parameters
+    ----------
+    clock_ghz : float
+        The GPU clock in GHz (the PCIe card boosts to 1.303 GHz, the SXM2 card to 1.480).
+
+    Returns
+    -------
+    float
+        ``56 SMs x 32 FP64 FMA units x 2 flops x clock``.
+
+    Notes
+    -----
+    At the slides' 1.19 GHz this gives 4265 GFLOP/s, below the 4503 GFLOP/s DGEMM the same slide
+    reports, so the clock and the quoted 4700 GFLOP/s peak cannot both be right; 4700 is the PCIe
+    datasheet peak at its 1.303 GHz boost clock.
+
+    References
+    ----------
+    NVIDIA Tesla P100 whitepaper (2016): 56 SMs, 32 FP64 cores per SM.
+    """
+    sms, fp64_units_per_sm, flops_per_fma = 56, 32, 2
+    return sms * fp64_units_per_sm * flops_per_fma * float(clock_ghz)
+
+
 # ------------------------------------------------------------------------------------------
 # Errata
 # ------------------------------------------------------------------------------------------
@@ -1364,6 +1392,14 @@ SLIDE_ERRATA: tuple[Erratum, ...] = (
         "to 0.2 and 0.9, so they are not softmax outputs",
         proof=_EX + "cce_batch_table_losses",
         note="The other nine losses agree with the tables (1.61 = -log 0.2, 0.105 = -log 0.9).",
+    ),
+    Erratum(
+        id="p100_clock_peak",
+        location="'Level 1, 2 and 3 BLAS' (Nvidia P100, 1.19 GHz, Peak DP = 4700 Gflop/s)",
+        slides_say="1.19 GHz and a peak of 4700 GFLOP/s, with DGEMM measured at 4503 GFLOP/s",
+        correct="56 x 32 x 2 x 1.19 GHz = 4265 GFLOP/s, below the measured DGEMM; the 4700 "
+        "GFLOP/s peak belongs to the PCIe card's 1.303 GHz boost clock (4670 GFLOP/s)",
+        proof=_EX + "p100_fp64_peak_gflops",
     ),
 )
 """Every error found by recomputing the slides (see each entry's ``proof``)."""

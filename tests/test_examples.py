@@ -649,3 +649,13 @@ def test_erratum_cce_batch_table():
         expected = -math.log(predictions[i, int(np.argmax(targets[i]))])
         assert result["loss"][i] == pytest.approx(expected)
         assert abs(expected - ex.CCE_BATCH_SLIDE_LOSSES[i]) < 1e-2
+
+
+@lab2
+def test_erratum_p100_clock_peak():
+    """A DGEMM cannot beat the peak: at the slides' clock the peak is below their own DGEMM."""
+    slide_dgemm_gflops, slide_peak = 4503.0, 4700.0
+    at_slide_clock = ex.p100_fp64_peak_gflops(1.19)
+    assert at_slide_clock == pytest.approx(56 * 32 * 2 * 1.19)
+    assert at_slide_clock < slide_dgemm_gflops < slide_peak
+    assert ex.p100_fp64_peak_gflops(1.303) == pytest.approx(slide_peak, rel=0.01)
