@@ -30,20 +30,28 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
-# ---- book (owned by the book work) ----
+# ---- book ----
 ## book: install, then build and execute the whole Jupyter Book (warnings are errors).
 ## Execution is cached in _build/.jupyter_cache: only chapters whose code changed run again.
+## The cache keys on a chapter's own code, so a change to lapenna_labs drops it: every
+## chapter then runs again and no page shows numbers from the old package.
+PACKAGE_STAMP := _build/.package-executed
 book: $(STAMP)
+	@if [ -f $(PACKAGE_STAMP) ] && [ -n "$$(find lapenna_labs -name '*.py' -newer $(PACKAGE_STAMP))" ]; then \
+	  echo "lapenna_labs changed since the last build: re-executing every chapter"; \
+	  rm -rf _build/.jupyter_cache; \
+	fi
 	@start=$$(date +%s); \
 	$(BIN)/jupyter-book build . -W --keep-going || exit 1; \
+	touch $(PACKAGE_STAMP); \
 	echo "Book built in $$(( $$(date +%s) - start )) s. Open file://$(CURDIR)/_build/html/index.html"
 
 .PHONY: book-clean
 ## book-clean: drop the built book and its execution cache (the next `make book` runs every chapter)
 book-clean:
-	rm -rf _build/html _build/jupyter_execute _build/.doctrees _build/.jupyter_cache
+	rm -rf _build/html _build/jupyter_execute _build/.doctrees _build/.jupyter_cache $(PACKAGE_STAMP)
 
-# ---- labs and grading (owned by the labs work) ----
+# ---- labs and grading ----
 .PHONY: labs grade grade-demo
 LAB ?=
 
