@@ -61,13 +61,17 @@ labs: $(STAMP)
 	$(BIN)/python autograder/make_demo.py > /dev/null
 
 ## grade: autograde autograder/submitted/*/$(LAB)/ -> feedback HTML + autograder/grades_$(LAB).csv (LAB=labNN)
+## JOBS: submissions graded at once, each in the bubblewrap sandbox (default: all cores);
+## FORCE=1 re-grades unchanged submissions too (for a fresh JOBS=1 vs JOBS=N throughput figure)
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+FORCE ?=
 grade: $(STAMP)
 	@test -n "$(LAB)" || { echo "usage: make grade LAB=labNN (e.g. LAB=lab03)"; exit 2; }
-	$(BIN)/python autograder/grade.py $(LAB)
+	$(BIN)/python autograder/grade.py $(LAB) --jobs $(JOBS) $(if $(FORCE),--force)
 
 ## grade-demo: grade the five bundled demo submissions of lab01 in a temporary course and print the table
 grade-demo: $(STAMP)
-	$(BIN)/python autograder/grade.py --demo --cell-timeout 20
+	$(BIN)/python autograder/grade.py --demo --cell-timeout 20 --jobs $(JOBS)
 
 # ---- benchmarks ----
 .PHONY: bench bench-mlp bench-timing bench-book bench-grading bench-all
@@ -78,17 +82,21 @@ bench: bench-mlp bench-timing
 
 bench-mlp: $(STAMP)
 	$(BIN)/python bench/bench_mlp.py
+	$(BIN)/python bench/report.py
 
 bench-timing: $(STAMP)
 	$(BIN)/python bench/bench_timing.py
+	$(BIN)/python bench/report.py
 
 ## bench-book: cold and cached build times of the book (minutes: runs every chapter)
 bench-book: $(STAMP)
 	$(BIN)/python bench/bench_book.py
+	$(BIN)/python bench/report.py
 
 ## bench-grading: nbgrader serial autograde vs the parallel grader, 20 copies of each demo
 bench-grading: $(STAMP)
 	$(BIN)/python bench/bench_grading.py
+	$(BIN)/python bench/report.py
 
-## bench-all: all four
+## bench-all: all four; bench/README.md is regenerated from bench/results/*.json after each
 bench-all: bench bench-book bench-grading

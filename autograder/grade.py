@@ -9,15 +9,21 @@ nbgrader command run in the course root:
 
 1. ``nbgrader generate_assignment <lab>``: records the master's graded cells in the gradebook
    (``autograder/gradebook.db``, which is not committed; this makes a fresh clone gradeable);
-2. ``nbgrader autograde <lab>``: for every student at once, replaces the locked and test cells
-   by the master's (hidden tests included), runs the notebook with a per-cell timeout and a
-   per-notebook limit (``nbgrader_config.py``), and stores the scores;
+2. the autograde, by :func:`parallel.grade_all`: ``JOBS`` submissions at once (default: all
+   cores), each by ``nbgrader autograde`` in a scratch copy of the course with its kernel in the
+   bubblewrap sandbox (``sandbox.py``: no network, read-only system, resource limits, an
+   unprivileged user), every grade merged into the one gradebook by this process alone;
+   hostile and broken submissions get zero for the affected parts and a reason; unchanged
+   submissions are skipped on a re-run (``--force`` re-grades). ``--serial`` runs nbgrader's
+   own serial ``autograde`` (one call for the class, no sandbox) instead. The per-cell timeout
+   and the per-notebook limit come from ``nbgrader_config.py``;
 3. ``nbgrader generate_feedback <lab>``: one HTML per student, in
    ``autograder/feedback/<student>/<lab>/<lab>.html``, with hidden tests and anything that could
    quote them removed (``lapenna_nbgrader.HideHiddenTests``); this script then checks every
    feedback file for hidden-test lines and refuses to leave a leaking one;
-4. the grades: ``autograder/grades_<lab>.csv`` with ``student,lab,score,max_score``, and a
-   table on stdout.
+4. the grades: ``autograder/grades_<lab>.csv`` with ``student,lab,score,max_score,reason``
+   (``--serial``: without ``reason``), a table and the grading report on stdout, and one line
+   per submission in ``autograder/grading_<lab>.log``.
 
 ``python autograder/grade.py --demo`` does the same for the bundled example submissions
 (``autograder/demo/``) in a temporary copy of the course, prints the table and compares
@@ -41,6 +47,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -190,23 +197,76 @@ def format_table(grades: list[Grade]) -> str:
     return "\n".join(rows)
 
 
+@dataclass
+class GradeOptions:
+    """How ``make grade`` runs (see :mod:`parallel` and :mod:`sandbox` for every limit)."""
+
+    cell_timeout: int | None = None
+    jobs: int = 0  # 0: all cores
+    serial: bool = False  # nbgrader's own serial autograde, unsandboxed (for comparison)
+    force: bool = False  # re-grade unchanged submissions too
+    require_sandbox: bool = False
+    notebook_timeout: int | None = None
+    submission_timeout: float = 900.0
+    settings: Any = None  # sandbox.SandboxSettings (None: defaults)
+    progress: bool = True
+
+
 def grade_lab(
-    root: Path, lab: str, csv_path: Path | None = None, cell_timeout: int | None = None
+    root: Path,
+    lab: str,
+    csv_path: Path | None = None,
+    cell_timeout: int | None = None,
+    options: GradeOptions | None = None,
 ) -> list[Grade]:
-    """The whole workflow for one lab; returns the grades."""
+    """The whole workflow for one lab; returns the grades.
+
+    By default the submissions are graded concurrently, each in the sandbox
+    (:func:`parallel.grade_all`); ``options.serial`` runs nbgrader's own serial ``autograde``.
+    """
+    import parallel
+    from sandbox import SandboxSettings
+
+    options = options or GradeOptions(cell_timeout=cell_timeout)
+    if cell_timeout is not None:
+        options.cell_timeout = cell_timeout
     if not (root / "source" / lab / f"{lab}.ipynb").exists():
         raise SystemExit(f"grade: no master {root / 'source' / lab}; run `make labs` first")
-    students = students_with(root, lab)
+    students = parallel.students_of(root, lab)
     if not students:
         raise SystemExit(
             f"grade: no submissions of {lab}: put them in {root / 'submitted'}/<student>/{lab}/"
         )
-    autograde(root, lab, cell_timeout)
+    csv_path = csv_path or root / f"grades_{lab}.csv"
+    if options.serial:
+        students = students_with(root, lab)
+        autograde(root, lab, options.cell_timeout)
+        generate_feedback(root, lab)
+        check_feedback(root, lab, students)
+        grades = collect_grades(root, lab, students)
+        write_csv(grades, csv_path)
+        return grades
+    run_nbgrader(root, "generate_assignment", lab, "--force")  # the master, in the gradebook
+    results = parallel.grade_all(
+        root,
+        lab,
+        parallel.Options(
+            jobs=options.jobs,
+            cell_timeout=options.cell_timeout,
+            notebook_timeout=options.notebook_timeout,
+            submission_timeout=options.submission_timeout,
+            settings=options.settings or SandboxSettings(),
+            require_sandbox=options.require_sandbox,
+            force=options.force,
+            progress=options.progress,
+        ),
+    )
     generate_feedback(root, lab)
     check_feedback(root, lab, students)
-    grades = collect_grades(root, lab, students)
-    write_csv(grades, csv_path or root / f"grades_{lab}.csv")
-    return grades
+    parallel.write_csv(results, csv_path)
+    print(parallel.format_table(results))
+    print(parallel.summary(root, lab, results, options.jobs or os.cpu_count() or 1))
+    return [Grade(r.student, r.lab, r.score, r.max_score) for r in results]
 
 
 def copy_course(root: Path, dest: Path) -> Path:
@@ -218,7 +278,9 @@ def copy_course(root: Path, dest: Path) -> Path:
     return dest
 
 
-def demo(root: Path, workdir: Path | None, cell_timeout: int | None) -> int:
+def demo(
+    root: Path, workdir: Path | None, cell_timeout: int | None, options: GradeOptions | None = None
+) -> int:
     """Grade the bundled demo submissions in a copy of the course; 0 if the scores are right."""
     demo_dir = root / "demo"
     expected = json.loads((demo_dir / "expected_scores.json").read_text())
@@ -227,8 +289,10 @@ def demo(root: Path, workdir: Path | None, cell_timeout: int | None) -> int:
     course = copy_course(root, work / "autograder")
     for student in expected["scores"]:
         shutil.copytree(demo_dir / student, course / "submitted" / student, dirs_exist_ok=True)
-    grades = grade_lab(course, lab, cell_timeout=cell_timeout)
-    print(format_table(grades))
+    options = options or GradeOptions()
+    grades = grade_lab(course, lab, cell_timeout=cell_timeout, options=options)
+    if options.serial:
+        print(format_table(grades))
     print(f"\nfeedback: {course / 'feedback'}/<student>/{lab}/{lab}.html")
     print(f"grades:   {course / f'grades_{lab}.csv'}")
     wrong = [g for g in grades if abs(g.score - expected["scores"][g.student]) > 1e-9]
@@ -239,7 +303,17 @@ def demo(root: Path, workdir: Path | None, cell_timeout: int | None) -> int:
     return 1 if wrong else 0
 
 
+def _default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    from sandbox import GiB, SandboxSettings
+
+    defaults = SandboxSettings()
     parser = argparse.ArgumentParser(description="Autograde one lab (see the module docstring).")
     parser.add_argument("lab", nargs="?", help="the lab to grade, e.g. lab03")
     parser.add_argument("--demo", action="store_true", help="grade the bundled demo submissions")
@@ -249,14 +323,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cell-timeout", type=int, help="seconds per cell (default: nbgrader_config.py)"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("JOBS") or 0) or _default_jobs(),
+        help="submissions graded at once (default: $JOBS, else all cores)",
+    )
+    parser.add_argument(
+        "--serial", action="store_true", help="nbgrader's serial autograde, no sandbox"
+    )
+    parser.add_argument("--force", action="store_true", help="re-grade unchanged submissions")
+    parser.add_argument(
+        "--require-sandbox", action="store_true", help="fail instead of grading unsandboxed"
+    )
+    parser.add_argument("--notebook-timeout", type=int, help="seconds per notebook")
+    parser.add_argument(
+        "--submission-timeout", type=float, default=900.0, help="hard limit per submission (s)"
+    )
+    parser.add_argument("--cpu-seconds", type=int, default=defaults.cpu_seconds)
+    parser.add_argument("--memory-gb", type=float, default=defaults.memory_bytes / GiB)
+    parser.add_argument("--max-processes", type=int, default=defaults.max_processes)
+    parser.add_argument("--allow-network", action="store_true", help="keep the host network")
     args = parser.parse_args(argv)
     root = args.root.resolve()
+    settings = SandboxSettings(
+        cpu_seconds=args.cpu_seconds,
+        memory_bytes=int(args.memory_gb * GiB),
+        max_processes=args.max_processes,
+        network=args.allow_network,
+        threads=max(1, _default_jobs() // max(1, args.jobs)),
+        require_bwrap=args.require_sandbox,
+    )
+    options = GradeOptions(
+        cell_timeout=args.cell_timeout,
+        jobs=args.jobs,
+        serial=args.serial,
+        force=args.force,
+        require_sandbox=args.require_sandbox,
+        notebook_timeout=args.notebook_timeout,
+        submission_timeout=args.submission_timeout,
+        settings=settings,
+    )
     if args.demo:
-        return demo(root, args.workdir, args.cell_timeout)
+        return demo(root, args.workdir, args.cell_timeout, options)
     if not args.lab or not re.fullmatch(r"lab\d\d", args.lab):
         parser.error("give the lab to grade, e.g. `make grade LAB=lab03`")
-    grades = grade_lab(root, args.lab, args.csv, args.cell_timeout)
-    print(format_table(grades))
+    grades = grade_lab(root, args.lab, args.csv, args.cell_timeout, options)
+    if args.serial:
+        print(format_table(grades))
     print(f"\nwrote {args.csv or root / f'grades_{args.lab}.csv'}")
     print(f"feedback in {root / 'feedback'}/<student>/{args.lab}/")
     return 0
