@@ -1,0 +1,261 @@
+"""Grading throughput: nbgrader's serial autograde vs the parallel sandboxed grader.
+
+Both graders get the same class: ``--copies`` copies (default 20) of each bundled demo
+submission (``autograder/demo/<kind>/``: complete, partly wrong, raising, looping forever,
+calling the reference), so 100 submissions of lab01 by default, each in its own course copy:
+
+* **serial**: ``nbgrader generate_assignment`` then one ``nbgrader autograde`` for the whole
+  class (:func:`grade.autograde`, what ``make grade`` did before the parallel grader), kernels
+  unsandboxed;
+* **parallel**: :func:`parallel.grade_all` with ``--jobs`` workers (default: all cores), each
+  submission graded by nbgrader in a scratch course with its kernel in the bubblewrap
+  sandbox (``autograder/sandbox.py``), merged into the one gradebook.
+
+Both use the same per-cell timeout (``--cell-timeout``, default 10 s: the looping submission
+spends it once per copy in either grader). Reported: wall time, submissions per minute, the
+speedup, and whether every submission got the same score from both (and the score
+``autograder/demo/expected_scores.json`` expects). The scores are read back from each
+course's gradebook.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/bench_grading.py                       # ~15-20 min on 2 cores
+    .venv/bin/python bench/bench_grading.py --copies 2 --jobs 2   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import _common
+
+AUTOGRADER = _common.REPO / "autograder"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--copies", type=int, default=20, help="copies of each demo submission")
+    p.add_argument("--jobs", type=int, default=0, help="parallel workers (0: all cores)")
+    p.add_argument("--cell-timeout", type=int, default=10, help="seconds per cell, both graders")
+    p.add_argument("--order", choices=("serial-first", "parallel-first"), default="serial-first")
+    p.add_argument("--skip-serial", action="store_true", help="only the parallel grader")
+    p.add_argument("--workdir", type=Path, help="where the two course copies go (default: temp)")
+    p.add_argument("--keep", action="store_true", help="do not delete the course copies")
+    p.add_argument("--out", default=str(_common.RESULTS / "grading.json"))
+    args = p.parse_args(argv)
+    if args.copies < 1:
+        p.error("--copies must be positive")
+    if args.jobs == 0:
+        try:
+            args.jobs = len(os.sched_getaffinity(0))
+        except AttributeError:
+            args.jobs = os.cpu_count() or 1
+    return args
+
+
+def make_class(dest: Path, copies: int, grade_mod: Any) -> tuple[str, dict[str, float]]:
+    """A course copy at ``dest`` with ``copies`` copies of every demo submission.
+
+    Returns the lab and ``{student: expected score}``.
+    """
+    expected = json.loads((AUTOGRADER / "demo" / "expected_scores.json").read_text())
+    lab = expected["lab"]
+    course = grade_mod.copy_course(AUTOGRADER, dest)
+    if (AUTOGRADER / "release").is_dir():
+        shutil.copytree(AUTOGRADER / "release", course / "release", dirs_exist_ok=True)
+    wanted = {}
+    for kind, score in expected["scores"].items():
+        for i in range(copies):
+            student = f"{kind}_{i:02d}"
+            shutil.copytree(
+                AUTOGRADER / "demo" / kind, course / "submitted" / student, dirs_exist_ok=True
+            )
+            wanted[student] = float(score)
+    return lab, wanted
+
+
+def run_serial(course: Path, lab: str, cell_timeout: int, grade_mod: Any) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    grade_mod.autograde(course, lab, cell_timeout)
+    seconds = time.perf_counter() - t0
+    students = grade_mod.students_with(course, lab)
+    grades = grade_mod.collect_grades(course, lab, students)
+    return {
+        "seconds": seconds,
+        "scores": {g.student: g.score for g in grades},
+        "what": "nbgrader generate_assignment + one `nbgrader autograde` for the class",
+        "sandboxed": False,
+    }
+
+
+def run_parallel(
+    course: Path, lab: str, cell_timeout: int, jobs: int, grade_mod: Any, parallel_mod: Any
+) -> dict[str, Any]:
+    sandboxed, description = parallel_mod.sandbox_status()
+    from sandbox import SandboxSettings  # autograder/sandbox.py
+
+    # as `make grade` sets them (grade.py main): the cores are shared among the JOBS kernels
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    threads = max(1, cores // max(1, jobs))
+    options = parallel_mod.Options(
+        jobs=jobs,
+        cell_timeout=cell_timeout,
+        force=True,
+        progress=False,
+        settings=SandboxSettings(threads=threads),
+    )
+    stderr = io.StringIO()
+    t0 = time.perf_counter()
+    # the course gradebook must know the assignment before grades are merged into it
+    grade_mod.run_nbgrader(course, "generate_assignment", lab, "--force")
+    with contextlib.redirect_stderr(stderr):
+        results = parallel_mod.grade_all(course, lab, options)
+    seconds = time.perf_counter() - t0
+    students = grade_mod.students_with(course, lab)
+    try:
+        book = {g.student: g.score for g in grade_mod.collect_grades(course, lab, students)}
+    except Exception as exc:  # noqa: BLE001  (report, do not hide, a gradebook problem)
+        book = {"error": repr(exc)}
+    return {
+        "seconds": seconds,
+        "jobs": jobs,
+        "scores": {r.student: r.score for r in results},
+        "gradebook_scores": book,
+        "statuses": {r.student: r.status for r in results if r.status != "graded"},
+        "reasons": {r.student: r.reason for r in results if r.reason},
+        "sandbox": description,
+        "kernel_blas_threads": threads,
+        "sandboxed": sandboxed,
+        "what": (
+            f"nbgrader generate_assignment + parallel.grade_all(jobs={jobs}): nbgrader "
+            "autograde per submission in a scratch course, kernel sandboxed"
+        ),
+        "log_tail": stderr.getvalue()[-1500:],
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    sys.path.insert(0, str(AUTOGRADER))
+    import grade as grade_mod  # noqa: E402  (autograder/grade.py)
+    import parallel as parallel_mod  # noqa: E402  (autograder/parallel.py)
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="lapenna-grading-bench-"))
+    load_before = _common.load()
+    try:
+        lab, expected = make_class(work / "serial" / "autograder", args.copies, grade_mod)
+        make_class(work / "parallel" / "autograder", args.copies, grade_mod)
+        order = ["serial", "parallel"] if args.order == "serial-first" else ["parallel", "serial"]
+        runs: dict[str, Any] = {}
+        for which in order:
+            course = work / which / "autograder"
+            if which == "serial" and not args.skip_serial:
+                runs["serial"] = run_serial(course, lab, args.cell_timeout, grade_mod)
+            elif which == "parallel":
+                runs["parallel"] = run_parallel(
+                    course, lab, args.cell_timeout, args.jobs, grade_mod, parallel_mod
+                )
+            print(f"{which} done", file=sys.stderr, flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    load_after = _common.load()
+
+    n = len(expected)
+    for r in runs.values():
+        r["submissions"] = n
+        r["submissions_per_minute"] = 60 * n / r["seconds"]
+        r["scores_as_expected"] = all(
+            abs(r["scores"].get(s, float("nan")) - v) < 1e-9 for s, v in expected.items()
+        )
+        r["unexpected"] = {
+            s: r["scores"].get(s) for s, v in expected.items() if r["scores"].get(s) != v
+        }
+    comparison = None
+    if "serial" in runs and "parallel" in runs:
+        s, p = runs["serial"], runs["parallel"]
+        differ = {
+            st: {"serial": s["scores"].get(st), "parallel": p["scores"].get(st)}
+            for st in expected
+            if s["scores"].get(st) != p["scores"].get(st)
+        }
+        comparison = {
+            "speedup": s["seconds"] / p["seconds"],
+            "identical_scores": not differ,
+            "differences": differ,
+        }
+    return {
+        "benchmark": "grading_throughput",
+        "date_utc": _common.now(),
+        "command": _common.command(),
+        "lab": lab,
+        "copies_per_demo": args.copies,
+        "demo_kinds": sorted({s.rsplit("_", 1)[0] for s in expected}),
+        "cell_timeout_s": args.cell_timeout,
+        "order": args.order,
+        "workdir": str(work) + ("" if args.keep else " (deleted)"),
+        "serial": runs.get("serial"),
+        "parallel": runs.get("parallel"),
+        "comparison": comparison,
+        "machine": _common.machine(),
+        "load_before": load_before,
+        "load_after": load_after,
+    }
+
+
+def print_table(payload: dict[str, Any]) -> None:
+    rows = []
+    for key in ("serial", "parallel"):
+        r = payload[key]
+        if r is None:
+            continue
+        name = key if key == "serial" else f"parallel (JOBS={r['jobs']})"
+        rows.append(
+            [
+                name,
+                r["submissions"],
+                f"{r['seconds']:.1f}",
+                f"{r['submissions_per_minute']:.1f}",
+                "yes" if r["sandboxed"] else "no",
+                "yes" if r["scores_as_expected"] else "NO",
+            ]
+        )
+    print(
+        f"\nGrading {payload['lab']}: {payload['copies_per_demo']} copies of each of "
+        f"{len(payload['demo_kinds'])} demo submissions, "
+        f"cell timeout {payload['cell_timeout_s']} s, "
+        f"on {payload['machine']['cpu_model']} ({payload['machine']['usable_cpus']} CPUs)"
+    )
+    header = ["grader", "subs", "seconds", "subs/min", "sandboxed", "expected scores"]
+    print(_common.table(rows, header))
+    c = payload["comparison"]
+    if c:
+        print(f"speedup {c['speedup']:.2f}x; identical scores: {c['identical_scores']}")
+    print(
+        "load before/after:", payload["load_before"]["uptime"], "|", payload["load_after"]["uptime"]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    payload = run(args)
+    print_table(payload)
+    print(f"wrote {_common.write_json(args.out, payload)}")
+    c = payload["comparison"]
+    return 0 if c is None or c["identical_scores"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
