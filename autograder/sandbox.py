@@ -266,13 +266,16 @@ def bwrap_command(
                 out += ["--perms", "0755", "--dir", text]
         return out
 
-    for root in [*python_roots, *settings.extra_ro_binds]:
-        if Path(root).exists():
-            cmd += [*parents(root), "--ro-bind", root, root]
     if Path("/sys").exists():
         cmd += ["--ro-bind", "/sys", "/sys"]  # CPU topology for BLAS and torch
     cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
+    # The private /tmp comes before the Python binds: a checkout (and its .venv) under /tmp,
+    # as in a CI clone, must stay visible on top of the empty tmpfs.
     cmd += ["--perms", "1777", "--size", str(settings.tmp_bytes), "--tmpfs", "/tmp"]
+    made.add("/tmp")
+    for root in [*python_roots, *settings.extra_ro_binds]:
+        if Path(root).exists():
+            cmd += [*parents(root), "--ro-bind", root, root]
     for path in (rundir, home, workdir):
         cmd += [*parents(path), "--bind", path, path]
     cmd += ["--chdir", workdir, "--"]
