@@ -74,7 +74,7 @@ grade-demo: $(STAMP)
 	$(BIN)/python autograder/grade.py --demo --cell-timeout 20 --jobs $(JOBS)
 
 # ---- benchmarks ----
-.PHONY: bench bench-mlp bench-timing bench-book bench-grading bench-all
+.PHONY: bench bench-mlp bench-timing bench-gpu bench-book bench-grading bench-all
 
 ## bench: the CPU benchmarks (MLP seconds/epoch vs NumPy/PyTorch/Keras; GEMM timing vs
 ## torch.utils.benchmark, and vs CUDA events where a GPU is visible) -> bench/results/*.json
@@ -86,6 +86,15 @@ bench-mlp: $(STAMP)
 
 bench-timing: $(STAMP)
 	$(BIN)/python bench/bench_timing.py
+	$(BIN)/python bench/report.py
+
+## bench-gpu: on a machine with a CUDA GPU (and a CUDA build of torch in .venv), the GPU tests,
+## then time_gemm vs CUDA events alone -> bench/results/timing_gpu.json (CPU figures untouched)
+bench-gpu: $(STAMP)
+	$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else \
+	'bench-gpu: PyTorch ' + torch.__version__ + ' sees no CUDA GPU')"
+	$(BIN)/python -m pytest -m gpu -q -p no:cacheprovider
+	$(BIN)/python bench/bench_timing.py --no-cpu --out bench/results/timing_gpu.json
 	$(BIN)/python bench/report.py
 
 ## bench-book: cold and cached build times of the book (minutes: runs every chapter)

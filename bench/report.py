@@ -30,7 +30,7 @@ SCRIPTS = [
         "`bench/bench_timing.py`",
         "Does `lapenna_labs.blas.time_gemm` measure GEMM right (vs `torch.utils.benchmark`; "
         "vs CUDA events on a GPU), and how wrong is the slides' naive timing?",
-        "`make bench-timing` (in `make bench`)",
+        "`make bench-timing` (in `make bench`); the GPU part alone: `make bench-gpu`",
         "about 3 min",
     ),
     (
@@ -59,6 +59,9 @@ This page is generated from those files by `bench/report.py` (do not edit the ta
 
 `make bench` runs the first two (CPU only; the GPU part of the timing benchmark runs by
 itself where PyTorch sees CUDA), `make bench-all` all four; each script takes `--help`.
+On a machine with a CUDA GPU, `make bench-gpu` runs the GPU tests (`pytest -m gpu`) and
+then the timing benchmark's GPU part alone, into `bench/results/timing_gpu.json`, which
+this page shows beside the CPU figures.
 Every ratio below is a ratio of two figures from the same run. The machine is described
 in each JSON file (CPU model, cores, library versions, the BLAS libraries threadpoolctl
 found) together with the load average before and after the run: this project's machine is
@@ -165,7 +168,19 @@ def section_mlp(p: dict[str, Any]) -> str:
     return "\n".join(text)
 
 
-def section_timing(p: dict[str, Any]) -> str:
+def section_timing(p: dict[str, Any], gpu: dict[str, Any] | None = None) -> str:
+    """CPU figures from ``p``; GPU figures from ``gpu`` (a ``--no-cpu`` run) or else ``p``."""
+    gpu_text = gpu_timing_text(gpu if gpu is not None and gpu["gpu"] else p)
+    if not p["cpu"]:
+        return "\n".join(
+            [
+                "## 2. Timing-helper accuracy (GEMM)",
+                "",
+                "No CPU figures: run `make bench-timing`.",
+                "",
+            ]
+            + gpu_text
+        )
     rows = [
         [
             r["dtype"],
@@ -226,49 +241,61 @@ def section_timing(p: dict[str, Any]) -> str:
         "really ran at (boost).",
         "",
     ]
-    if p["gpu"]:
-        grows = [
-            [
-                r["device_name"], r["dtype"], r["n"], f"{r['gflops_lapenna']:,.0f}",
-                f"{r['gflops_cuda_events']:,.0f}",
-                f"{100 * (r['lapenna_over_cuda_events'] - 1):+.1f}",
-                f"{r['gflops_naive']:,.0f}", f"{r['naive_error_factor']:.1f}",
-                "-" if r["percent_of_peak"] is None else f"{r['percent_of_peak']:.0f}",
-            ]
-            for r in p["gpu"]
-        ]  # fmt: skip
-        text += [
-            _common.table(
-                grows,
-                [
-                    "GPU",
-                    "dtype",
-                    "N",
-                    "time_gemm",
-                    "CUDA events",
-                    "diff %",
-                    "naive",
-                    "naive / true",
-                    "% of peak",
-                ],
-            ),  # fmt: skip
-            "",
-            f"GPU target (within 5 % of CUDA events for N >= 2000): {p['gpu_verdict']}",
-            "",
-        ]
-    else:
-        text += [
-            f"GPU: {p['gpu_status']}. The GPU path (CUDA events around a batch of "
+    text += [machine_line(p), "", f"Command: `{p['command']}`", ""] + gpu_text
+    return "\n".join(text)
+
+
+def gpu_verdict_text(verdict: dict[str, Any]) -> str:
+    target = "Target, `time_gemm` within 5 % of CUDA events for N >= 2000"
+    if verdict["worst"] is None:
+        return f"{target}: not tested (no size N >= 2000 was run)."
+    met = "**met**" if verdict["all_within"] else "**not met**"
+    return f"{target}: {met} (largest difference {100 * verdict['worst']:.1f} %)."
+
+
+def gpu_timing_text(p: dict[str, Any]) -> list[str]:
+    """The GPU table of a timing payload, or why there is none."""
+    if not p["gpu"]:
+        return [
+            f"GPU: {p['gpu_status']}. The GPU part (CUDA events around a batch of "
             "back-to-back products, `torch.utils.benchmark` on CUDA, the unsynchronised naive "
-            "launch, % of the datasheet peak) is in the script and runs by itself where "
-            "PyTorch sees a GPU; it has not been run for this file. For scale, "
+            "launch, % of the datasheet peak) runs by itself where PyTorch sees a GPU, or alone "
+            "with `make bench-gpu` (written to `bench/results/timing_gpu.json` and shown here); "
+            "it has not been run for these results. For scale, "
             "`shared/DESIGN.md` records on an H100 that the unsynchronised timing reported about "
             "878,000 GFLOP/s for an FP32 N = 6000 product whose CUDA-event rate was about "
             "48,000 (a naive/true factor of about 18).",
-            "",
         ]
-    text += [machine_line(p), "", f"Command: `{p['command']}`"]
-    return "\n".join(text)
+    grows = [
+        [
+            r["device_name"], r["dtype"], r["n"], f"{r['gflops_lapenna']:,.0f}",
+            f"{r['gflops_cuda_events']:,.0f}", f"{r['gflops_torch_benchmark']:,.0f}",
+            f"{100 * (r['lapenna_over_cuda_events'] - 1):+.1f}",
+            f"{r['gflops_naive']:,.0f}", f"{r['naive_error_factor']:.1f}",
+            "-" if r["percent_of_peak"] is None else f"{r['percent_of_peak']:.0f}",
+        ]
+        for r in p["gpu"]
+    ]  # fmt: skip
+    header = [
+        "GPU", "dtype", "N", "time_gemm GFLOP/s", "CUDA events", "torch.utils.benchmark",
+        "diff %", "naive GFLOP/s", "naive / true", "% of peak",
+    ]  # fmt: skip
+    return [
+        "### On a GPU",
+        "",
+        _common.table(grows, header),
+        "",
+        gpu_verdict_text(p["gpu_verdict"]),
+        "",
+        '"CUDA events": one pair of events around a batch of back-to-back products, '
+        "independent of `time_gemm`'s per-call events; \"naive\": the slides' unsynchronised "
+        'timing of the first product; "% of peak": of the datasheet\'s dense rate '
+        "(`lookup_gpu_peak`).",
+        "",
+        machine_line(p),
+        "",
+        f"Command: `{p['command']}`",
+    ]
 
 
 def section_book(p: dict[str, Any]) -> str:
@@ -371,6 +398,8 @@ def render(results: Path = _common.RESULTS) -> str:
         payload = load(name, results)
         if payload is None:
             parts.append(f"## {name}\n\nNo results yet: run `make bench-{name}`.")
+        elif name == "timing":
+            parts.append(section(payload, load("timing_gpu", results)))
         else:
             parts.append(section(payload))
     return "\n\n".join(parts) + "\n"

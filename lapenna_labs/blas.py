@@ -28,6 +28,7 @@ References
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
@@ -348,7 +349,7 @@ def attainable_gflops(
 # --------------------------------------------------------------------------------------------
 
 #: Vendor peak figures for GPUs a student meets (Colab: T4, L4, A100; clusters: P100, V100,
-#: H100), all **dense** GFLOP/s (NVIDIA's Ampere/Ada/Hopper datasheets print tensor-core
+#: H100, H200), all **dense** GFLOP/s (NVIDIA's Ampere/Ada/Hopper datasheets print tensor-core
 #: rates "with sparsity", twice the dense rate; those are halved here) and memory bandwidth
 #: in GB/s. ``None``: the GPU has no such unit. ``fp64`` and ``fp32`` are the CUDA-core
 #: (vector FMA) rates; the ``*_tensor`` entries are tensor-core matrix rates, which is what
@@ -436,6 +437,20 @@ PEAK_GFLOPS: dict[str, dict[str, Any]] = {
         "notes": "Datasheet sparse rates: TF32 989,000, FP16/BF16 1,979,000 (halved here). "
         "PCIe variant: FP64 26,000, FP64 tensor 51,000, FP32 51,000, 2,000 GB/s.",
         "source": "https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet",
+    },
+    "H200": {
+        "variant": "H200 SXM 141 GB HBM3e (Hopper)",
+        "fp64": 34_000.0,
+        "fp64_tensor": 67_000.0,
+        "fp32": 67_000.0,
+        "tf32_tensor": 494_500.0,
+        "fp16_tensor": 989_500.0,
+        "bf16_tensor": 989_500.0,
+        "bandwidth_gbs": 4_800.0,
+        "notes": "The H100 SXM's chip and clocks with more, faster memory: the same compute, "
+        "4.8 TB/s instead of 3.35. Datasheet sparse rates: TF32 989,000, FP16/BF16 1,979,000 "
+        "(halved here). NVL (PCIe) variant: FP64 30,000, FP32 60,000.",
+        "source": "https://www.nvidia.com/en-us/data-center/h200/",
     },
 }
 
@@ -896,6 +911,29 @@ class TimingResult:
         return text
 
 
+class _HostClockEvent:
+    """A timestamp read from the host's clock: the CPU's stand-in for a CUDA event.
+
+    ``record()`` first waits for the device (``wait_for_device``; nothing on the CPU), then
+    reads ``time.perf_counter``. ``elapsed_time`` answers in milliseconds, as
+    ``torch.cuda.Event.elapsed_time`` does, so one timing loop serves both kinds of event.
+    """
+
+    def __init__(self, wait_for_device: Callable[[], None]) -> None:
+        self._wait_for_device = wait_for_device
+        self.seconds: float | None = None
+
+    def record(self) -> None:
+        self._wait_for_device()
+        self.seconds = time.perf_counter()
+
+    def synchronize(self) -> None:
+        """Nothing to wait for: ``record`` already waited before reading the clock."""
+
+    def elapsed_time(self, end: _HostClockEvent) -> float:
+        return (end.seconds - self.seconds) * 1e3
+
+
 def _check_nonnegative_int(value: Any, name: str, func: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{func}: {name} must be a non-negative integer, got {value!r}")
@@ -950,6 +988,12 @@ def time_callable(
     The median is reported (not the mean, which one preempted repeat can spoil, nor only
     the best, which hides noise); ``.iqr`` says how noisy the repeats were.
 
+    Each repeat is bracketed by two *events*, and one loop serves every device. A CUDA
+    event is a timestamp the GPU writes when its stream reaches it, so the host queues all
+    the repeats without waiting and reads the times after the last event has happened. On
+    the CPU (or with ``sync``) an event is ``time.perf_counter()`` read after waiting for
+    the device, the pattern ``sync(); t0 = perf_counter(); fn(); sync(); t1 = ...``.
+
     Examples
     --------
     >>> A = np.ones((200, 200))
@@ -973,36 +1017,34 @@ def time_callable(
 
     if kind == "cuda" and sync is None:
         torch = _require_cuda(func, index)
-        with torch.cuda.device(index):
-            for _ in range(warmup):
-                fn()
-            torch.cuda.synchronize(index)
-            starts = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
-            ends = [torch.cuda.Event(enable_timing=True) for _ in range(repeats)]
-            for start, end in zip(starts, ends, strict=True):
-                start.record()
-                fn()
-                end.record()
-            torch.cuda.synchronize(index)
-            times = tuple(s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends, strict=True))
-        name = torch.cuda.get_device_name(index)
-        method = "cuda_event"
+        where = torch.cuda.device(index)
+        wait_for_device = get_synchronizer(device_str)
+
+        def new_event():
+            return torch.cuda.Event(enable_timing=True)
+
+        name, method = torch.cuda.get_device_name(index), "cuda_event"
     else:
-        if sync is None:
-            sync = _no_sync  # CPU: calls return when the work is done
+        where = contextlib.nullcontext()
+        wait_for_device = _no_sync if sync is None else sync
+
+        def new_event():
+            return _HostClockEvent(wait_for_device)
+
+        name, method = device_name(device_str), "perf_counter"
+
+    with where:
         for _ in range(warmup):
             fn()
-        sync()
-        measured = []
-        for _ in range(repeats):
-            sync()
-            start = time.perf_counter()
+        wait_for_device()
+        starts = [new_event() for _ in range(repeats)]
+        ends = [new_event() for _ in range(repeats)]
+        for start, end in zip(starts, ends, strict=True):
+            start.record()
             fn()
-            sync()
-            measured.append(time.perf_counter() - start)
-        times = tuple(measured)
-        name = device_name(device_str)
-        method = "perf_counter"
+            end.record()
+        ends[-1].synchronize()  # a CUDA event's time is known once the GPU has reached it
+        times = tuple(s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends, strict=True))
     return TimingResult(
         times=times,
         device=device_str,

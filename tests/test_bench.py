@@ -11,6 +11,8 @@ import importlib
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -249,6 +251,67 @@ def test_report_renders_the_readme_from_the_results(smoke_results, tmp_path):
     assert "No results yet: run `make bench-book`" in text  # no book.json in this folder
     first = next(r for r in mlp["results"] if r["framework"] == "lapenna")
     assert f"{first['seconds_per_epoch_median']:.3f}" in text
+
+
+@pytest.mark.lab2
+def test_bench_timing_gpu_only_run(tmp_path):
+    """``--no-cpu`` (make bench-gpu) measures no CPU rows; without CUDA it says why."""
+    out = tmp_path / "timing_gpu.json"
+    run_script("bench_timing.py", "--no-cpu", "--gpu-sizes", "256", "--rounds", "1",
+               "--min-run-time", "0.05", "--out", str(out))  # fmt: skip
+    payload = read_strict_json(out)
+    assert payload["cpu"] == []
+    import torch
+
+    assert bool(payload["gpu"]) == torch.cuda.is_available()
+    nothing = run_script("bench_timing.py", "--no-cpu", "--no-gpu", ok_codes=(2,))
+    assert "leave nothing to measure" in nothing.stderr
+
+
+def gpu_row(n: int, lapenna: float, events: float) -> dict:
+    """One GPU row as bench_timing.py writes it, for rendering (not a measurement)."""
+    return {
+        "device_name": "NVIDIA H200", "dtype": "float32", "n": n,
+        "gflops_lapenna": lapenna, "gflops_cuda_events": events,
+        "gflops_torch_benchmark": events, "lapenna_over_cuda_events": lapenna / events,
+        "gflops_naive": 40 * events, "naive_error_factor": 40.0,
+        "percent_of_peak": 100 * lapenna / 67_000,
+        "within_5_percent": abs(lapenna / events - 1) <= 0.05,
+        "target_applies": n >= 2000,
+    }  # fmt: skip
+
+
+@pytest.mark.lab2
+def test_report_shows_a_gpu_only_run_beside_the_cpu_figures(smoke_results, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(smoke_results["dir"], results)
+    gpu = json.loads((results / "timing.json").read_text())
+    gpu.update(cpu=[], command=".venv/bin/python bench/bench_timing.py --no-cpu")
+    readme = tmp_path / "README.md"
+    met = "**met** (largest difference 1.0 %)"
+    for rows, verdict in (
+        ([gpu_row(1000, 30_000, 40_000), gpu_row(4096, 50_500, 51_000)], met),
+        ([gpu_row(4096, 45_000, 51_000)], "**not met** (largest difference 11.8 %)"),
+        ([gpu_row(1000, 30_000, 40_000)], "not tested (no size N >= 2000 was run)"),
+    ):  # fmt: skip
+        big = [r for r in rows if r["target_applies"]]
+        gpu.update(
+            gpu=rows,
+            gpu_verdict={
+                "target": "lapenna time_gemm within 5% of CUDA events for N >= 2000",
+                "all_within": all(r["within_5_percent"] for r in big),
+                "worst": max((abs(r["lapenna_over_cuda_events"] - 1) for r in big), default=None),
+            },
+        )
+        (results / "timing_gpu.json").write_text(json.dumps(gpu))
+        run_script("report.py", "--results", str(results), "--readme", str(readme))
+        text = readme.read_text()
+        timing = text.split("## 2. Timing-helper accuracy (GEMM)")[1].split("## book")[0]
+        assert re.search(r"\| float32 \| +64 \|", timing)  # CPU rows: still from timing.json
+        assert "### On a GPU" in timing and "NVIDIA H200" in timing
+        assert verdict in timing
+        assert "bench_timing.py --no-cpu" in timing
+        assert "GPU: skipped" not in timing
 
 
 @pytest.mark.grading

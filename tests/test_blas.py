@@ -10,6 +10,7 @@ import dataclasses
 import math
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -189,8 +190,8 @@ class TestCounts:
 class TestPeaks:
     KEYS = {"fp64", "fp64_tensor", "fp32", "tf32_tensor", "fp16_tensor", "bf16_tensor"}
 
-    def test_table_has_the_six_gpus_with_sources(self):
-        assert set(PEAK_GFLOPS) == {"T4", "P100", "V100", "A100", "L4", "H100"}
+    def test_table_has_the_seven_gpus_with_sources(self):
+        assert set(PEAK_GFLOPS) == {"T4", "P100", "V100", "A100", "L4", "H100", "H200"}
         for name, entry in PEAK_GFLOPS.items():
             assert self.KEYS | {"bandwidth_gbs", "variant", "notes", "source"} <= set(entry)
             assert entry["source"].startswith("https://"), name
@@ -200,6 +201,11 @@ class TestPeaks:
             # Tensor-core rates exceed the CUDA-core FP32 rate on every GPU that has them.
             for key in ("tf32_tensor", "fp16_tensor", "bf16_tensor"):
                 assert entry[key] is None or entry[key] > entry["fp32"]
+
+    def test_h200_is_an_h100_with_faster_memory(self):
+        h100, h200 = PEAK_GFLOPS["H100"], PEAK_GFLOPS["H200"]
+        assert all(h200[k] == h100[k] for k in self.KEYS)
+        assert h200["bandwidth_gbs"] / h100["bandwidth_gbs"] == pytest.approx(1.43, abs=0.01)
 
     def test_dense_not_sparse(self):
         # NVIDIA prints A100 TF32 as 312 and H100 BF16 as 1,979 TFLOPS *with sparsity*.
@@ -234,6 +240,7 @@ class TestPeaks:
             ("NVIDIA A100-SXM4-40GB", "A100"),
             ("NVIDIA L4", "L4"),
             ("NVIDIA H100 80GB HBM3", "H100"),
+            ("NVIDIA H200", "H200"),
         ],
     )
     def test_lookup_by_device_name(self, name, key):
@@ -377,6 +384,17 @@ class TestTimeCallable:
             lambda: events.append("fn"), warmup=1, repeats=2, sync=lambda: events.append("s")
         )
         assert events == ["fn", "s", "s", "fn", "s", "s", "fn", "s"]
+
+    def test_times_are_seconds_of_the_work_and_of_waiting_for_the_device(self):
+        # sleep() lasts at least as long as asked, so the lower bounds cannot flake; the
+        # upper bound catches a milliseconds-for-seconds slip (1000x).
+        r = time_callable(lambda: time.sleep(0.02), warmup=0, repeats=3)
+        assert r.method == "perf_counter" and len(r.times) == 3
+        assert all(0.02 <= t < 1.0 for t in r.times), r.times
+        # The end of a repeat is read after waiting for the "device" (here: a 30 ms wait),
+        # as a GPU timing must include the queued work and not only its launch.
+        r = time_callable(lambda: None, warmup=0, repeats=2, sync=lambda: time.sleep(0.03))
+        assert all(0.03 <= t < 1.0 for t in r.times), r.times
 
     def test_choosing_the_synchronizer(self):
         sync = get_synchronizer("cpu")
