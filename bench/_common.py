@@ -210,6 +210,13 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def print_load(payload: dict[str, Any]) -> None:
+    """The machine's load around the run: a busy shared machine slows every contestant."""
+    print(
+        "load before/after:", payload["load_before"]["uptime"], "|", payload["load_after"]["uptime"]
+    )
+
+
 def median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     if not ordered:

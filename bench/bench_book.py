@@ -137,8 +137,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def print_table(payload: dict[str, Any]) -> None:
-    rows = [
+BUILD_HEADER = ["build", "seconds", "notebooks executed", "ok"]
+CHAPTER_HEADER = ["chapter", "execution seconds (cold build)"]
+
+
+def build_rows(payload: dict[str, Any]) -> list[list[Any]]:
+    """The three builds, one row each (printed here and in bench/README.md)."""
+    return [
         [
             name,
             f"{payload[key]['seconds']:.1f}",
@@ -146,32 +151,33 @@ def print_table(payload: dict[str, Any]) -> None:
             "yes" if payload[key]["ok"] else "NO",
         ]
         for name, key in (
-            ("cold (fresh copy, no cache)", "cold"),
-            ("cached rebuild (no change)", "cached_rebuild"),
-            ("rebuild after a prose edit", "prose_edit_rebuild"),
+            ("cold: fresh copy, no cache", "cold"),
+            ("cached rebuild, nothing changed", "cached_rebuild"),
+            (
+                f"after a prose edit of {payload['prose_edit_rebuild']['edited']}",
+                "prose_edit_rebuild",
+            ),
         )
     ]
+
+
+def chapter_rows(payload: dict[str, Any]) -> list[list[Any]]:
+    """Execution seconds of each chapter in the cold build."""
+    return [
+        [r["notebook"], "-" if r["execution_seconds"] is None else f"{r['execution_seconds']:.1f}"]
+        for r in payload["notebook_execution_seconds"]
+    ]
+
+
+def print_table(payload: dict[str, Any]) -> None:
     print(
         f"\nBook build on {payload['machine']['cpu_model']} "
         f"({payload['machine']['usable_cpus']} CPUs)"
     )
-    print(_common.table(rows, ["build", "seconds", "notebooks executed", "ok"]))
+    print(_common.table(build_rows(payload), BUILD_HEADER))
     if payload["notebook_execution_seconds"]:
-        print(
-            _common.table(
-                [
-                    [
-                        r["notebook"],
-                        "-" if r["execution_seconds"] is None else f"{r['execution_seconds']:.1f}",
-                    ]
-                    for r in payload["notebook_execution_seconds"]
-                ],
-                ["notebook", "execution s (cold)"],
-            )
-        )
-    print(
-        "load before/after:", payload["load_before"]["uptime"], "|", payload["load_after"]["uptime"]
-    )
+        print(_common.table(chapter_rows(payload), CHAPTER_HEADER))
+    _common.print_load(payload)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -243,9 +243,7 @@ def print_table(payload: dict[str, Any]) -> None:
     c = payload["comparison"]
     if c:
         print(f"speedup {c['speedup']:.2f}x; identical scores: {c['identical_scores']}")
-    print(
-        "load before/after:", payload["load_before"]["uptime"], "|", payload["load_after"]["uptime"]
-    )
+    _common.print_load(payload)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -535,9 +535,7 @@ def print_table(payload: dict[str, Any]) -> None:
             "same-data, same-order epoch, max relative weight difference vs lapenna:",
             {k: f"{v:.1e}" for k, v in diffs.items()},
         )
-    print(
-        "load before/after:", payload["load_before"]["uptime"], "|", payload["load_after"]["uptime"]
-    )
+    _common.print_load(payload)
 
 
 def profile(args: argparse.Namespace) -> None:

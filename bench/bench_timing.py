@@ -361,6 +361,26 @@ def fmt(x: float | None, spec: str = ".1f") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
+GPU_HEADER = [
+    "GPU", "dtype", "N", "time_gemm GFLOP/s", "CUDA events", "torch.utils.benchmark",
+    "diff %", "naive GFLOP/s", "naive / true", "% of peak",
+]  # fmt: skip
+
+
+def gpu_rows(payload: dict[str, Any]) -> list[list[Any]]:
+    """One row per (dtype, N) on the GPU (printed here and in bench/README.md)."""
+    return [
+        [
+            r["device_name"], r["dtype"], r["n"], fmt(r["gflops_lapenna"], ",.0f"),
+            fmt(r["gflops_cuda_events"], ",.0f"), fmt(r["gflops_torch_benchmark"], ",.0f"),
+            fmt(100 * (r["lapenna_over_cuda_events"] - 1), "+.1f"),
+            fmt(r["gflops_naive"], ",.0f"), fmt(r["naive_error_factor"], ".1f"),
+            fmt(r["percent_of_peak"], ".0f"),
+        ]
+        for r in payload["gpu"]
+    ]  # fmt: skip
+
+
 def print_table(payload: dict[str, Any]) -> None:
     rows = [
         [
@@ -389,25 +409,9 @@ def print_table(payload: dict[str, Any]) -> None:
         )
         print(_common.table(rows, header))
     if payload["gpu"]:
-        grows = [
-            [
-                r["device_name"], r["dtype"], r["n"], fmt(r["gflops_lapenna"], ",.0f"),
-                fmt(r["gflops_cuda_events"], ",.0f"), fmt(r["gflops_torch_benchmark"], ",.0f"),
-                fmt(100 * (r["lapenna_over_cuda_events"] - 1), "+.1f"),
-                fmt(r["gflops_naive"], ",.0f"), fmt(r["naive_error_factor"], ".1f"),
-                fmt(r["percent_of_peak"], ".0f"),
-            ]
-            for r in payload["gpu"]
-        ]  # fmt: skip
-        gheader = [
-            "GPU", "dtype", "N", "time_gemm", "CUDA events", "torch.benchmark", "diff %",
-            "naive", "naive/true", "% peak",
-        ]  # fmt: skip
-        print(f"\nGEMM GFLOP/s on the GPU\n{_common.table(grows, gheader)}")
+        print(f"\nGEMM GFLOP/s on the GPU\n{_common.table(gpu_rows(payload), GPU_HEADER)}")
     print("GPU:", payload["gpu_status"])
-    print(
-        "load before/after:", payload["load_before"]["uptime"], "|", payload["load_after"]["uptime"]
-    )
+    _common.print_load(payload)
 
 
 def main(argv: list[str] | None = None) -> int:

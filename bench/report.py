@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import _common
+import bench_book
+import bench_timing
 
 README = _common.BENCH_DIR / "README.md"
 
@@ -266,24 +268,10 @@ def gpu_timing_text(p: dict[str, Any]) -> list[str]:
             "878,000 GFLOP/s for an FP32 N = 6000 product whose CUDA-event rate was about "
             "48,000 (a naive/true factor of about 18).",
         ]
-    grows = [
-        [
-            r["device_name"], r["dtype"], r["n"], f"{r['gflops_lapenna']:,.0f}",
-            f"{r['gflops_cuda_events']:,.0f}", f"{r['gflops_torch_benchmark']:,.0f}",
-            f"{100 * (r['lapenna_over_cuda_events'] - 1):+.1f}",
-            f"{r['gflops_naive']:,.0f}", f"{r['naive_error_factor']:.1f}",
-            "-" if r["percent_of_peak"] is None else f"{r['percent_of_peak']:.0f}",
-        ]
-        for r in p["gpu"]
-    ]  # fmt: skip
-    header = [
-        "GPU", "dtype", "N", "time_gemm GFLOP/s", "CUDA events", "torch.utils.benchmark",
-        "diff %", "naive GFLOP/s", "naive / true", "% of peak",
-    ]  # fmt: skip
     return [
         "### On a GPU",
         "",
-        _common.table(grows, header),
+        _common.table(bench_timing.gpu_rows(p), bench_timing.GPU_HEADER),
         "",
         gpu_verdict_text(p["gpu_verdict"]),
         "",
@@ -299,35 +287,18 @@ def gpu_timing_text(p: dict[str, Any]) -> list[str]:
 
 
 def section_book(p: dict[str, Any]) -> str:
-    rows = [
-        [
-            name,
-            f"{p[key]['seconds']:.1f}",
-            p[key]["notebooks_executed"],
-            "yes" if p[key]["ok"] else "NO",
-        ]
-        for name, key in (
-            ("cold: fresh copy, no cache", "cold"),
-            ("cached rebuild, nothing changed", "cached_rebuild"),
-            (f"after a prose edit of {p['prose_edit_rebuild']['edited']}", "prose_edit_rebuild"),
-        )
-    ]
-    nb = [
-        [r["notebook"], "-" if r["execution_seconds"] is None else f"{r['execution_seconds']:.1f}"]
-        for r in p["notebook_execution_seconds"]
-    ]
     text = [
         "## 3. Book build",
         "",
         f"The build: {p['build_command']}.",
         "",
-        _common.table(rows, ["build", "seconds", "notebooks executed", "ok"]),
+        _common.table(bench_book.build_rows(p), bench_book.BUILD_HEADER),
         "",
         f"Cached rebuild / cold: {p['cached_over_cold']:.2f}.",
         "",
     ]
-    if nb:
-        text += [_common.table(nb, ["chapter", "execution seconds (cold build)"]), ""]
+    if p["notebook_execution_seconds"]:
+        text += [_common.table(bench_book.chapter_rows(p), bench_book.CHAPTER_HEADER), ""]
     text += [machine_line(p), "", f"Command: `{p['command']}`"]
     return "\n".join(text)
 
