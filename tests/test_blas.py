@@ -289,8 +289,8 @@ class TestCpuPeak:
             }
             for i in range(logical)
         ]
-        monkeypatch.setattr(blas, "_read_cpuinfo", lambda: blocks)
-        monkeypatch.setattr(blas.os, "sched_getaffinity", lambda pid: set(range(logical)))
+        monkeypatch.setattr(blas.timing, "_read_cpuinfo", lambda: blocks)
+        monkeypatch.setattr(blas.timing.os, "sched_getaffinity", lambda pid: set(range(logical)))
 
     @pytest.mark.parametrize(
         "vendor,family,flags,bits",

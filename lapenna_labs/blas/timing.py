@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_float_array, check_positive_int
+from .._validation import as_float_array, check_positive_int
 
 __all__ = [
     "PEAK_GFLOPS",
