@@ -26,9 +26,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## test: install, lint, then run the whole test suite
+## test: install, lint, then run the whole test suite (with the doctests of every package module)
 test: lint
 	$(BIN)/python -m pytest
+
+.PHONY: test-fast sync
+## test-fast: lint, then every test except the book build and the nbgrader runs (quick iteration)
+test-fast: lint
+	$(BIN)/python -m pytest -m "not book and not grading"
+
+## sync: rewrite what is derived from the course manifest course.yml (_toc.yml, the README's week table)
+sync: $(STAMP)
+	$(BIN)/python -m lapenna_labs.course sync
 
 # ---- book ----
 ## book: install, then build and execute the whole Jupyter Book (warnings are errors).
@@ -36,7 +45,7 @@ test: lint
 ## The cache keys on a chapter's own code, so a change to lapenna_labs drops it: every
 ## chapter then runs again and no page shows numbers from the old package.
 PACKAGE_STAMP := _build/.package-executed
-book: $(STAMP)
+book: $(STAMP) sync
 	@if [ -f $(PACKAGE_STAMP) ] && [ -n "$$(find lapenna_labs -name '*.py' -newer $(PACKAGE_STAMP))" ]; then \
 	  echo "lapenna_labs changed since the last build: re-executing every chapter"; \
 	  rm -rf _build/.jupyter_cache; \

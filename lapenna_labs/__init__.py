@@ -1,21 +1,26 @@
-"""lapenna_labs: reference code for the LAPENNA course (weeks 1-4).
+"""lapenna_labs: reference code for the LAPENNA course.
 
 Pure NumPy reference implementations of the pieces a neural network is made of,
 in the style of cs231n's ``layers.py``: forward functions return ``(out, cache)``,
 backward functions take ``(dout, cache)``. Batches are rows: ``x`` is ``(N, D)``.
+Which week teaches which module is in the course manifest, ``course.yml``.
 
 Modules
 -------
 activations  sigmoid, tanh, relu, leaky_relu, softmax and their derivatives
 losses       MSE, half sum of squares, binary/categorical/softmax cross-entropy
 layers       dense and activation layers, forward and backward
-graph        a tiny scalar autodiff to draw computational graphs
+graph        a tiny scalar autodiff whose computational graphs can be drawn
 mlp          a multilayer perceptron built on ``layers``
+training     ``fit``: mini-batches, an optimizer, validation and history, for any model
 optim        SGD, momentum, Nesterov, Adam, Nadam
 gradcheck    central-difference gradients and relative errors
-blas         flop/byte counts, correct CPU/GPU timing, blocked matmul, roofline
+blas         flop/byte counts, peak figures, correct CPU/GPU timing, blocked matmul
+plots        GFLOP/s curves, the roofline, training curves, computational graphs
 data         MNIST loading (online, cached, or offline subset), one-hot, mini-batches
-examples     the lecture slides' worked examples as data
+examples     the lecture slides' worked examples as data, and the slides' errata
+grading      what the labs' tests share: blocking the reference, feedback, device detection
+course       the course manifest (``course.yml``) and what is derived from it
 """
 
 __version__ = "0.1.0"

@@ -11,6 +11,18 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np
 import pytest
 
+from lapenna_labs import course
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register one marker per week of the course manifest: ``lab1`` ... ``lab12``.
+
+    ``pytest -m lab3`` runs the tests of week 3's modules. The markers come from course.yml, so
+    a new week needs no edit here (``--strict-markers`` rejects a marker of no week).
+    """
+    for week in course.load().weeks:
+        config.addinivalue_line("markers", f"{week.marker}: {week.title} (week {week.number})")
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:
