@@ -264,7 +264,9 @@ def gpu_timing_text(p: dict[str, Any]) -> list[str]:
             "launch, % of the datasheet peak) runs by itself where PyTorch sees a GPU, or alone "
             "with `make bench-gpu` (written to `bench/results/timing_gpu.json` and shown here); "
             "it has not been run for these results. For scale, "
-            "`shared/DESIGN.md` records on an H100 that the unsynchronised timing reported about "
+            "this project's earlier measurement on an H100 80GB (PyTorch CUDA build, CUDA events "
+            "around 10 back-to-back calls after 3 warm-ups, 2026-11-25) found that the "
+            "unsynchronised timing reported about "
             "878,000 GFLOP/s for an FP32 N = 6000 product whose CUDA-event rate was about "
             "48,000 (a naive/true factor of about 18).",
         ]
