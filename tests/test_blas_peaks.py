@@ -1,0 +1,153 @@
+"""Tests for lapenna_labs.blas.peaks: the GPU peak table, its lookup, the CPU estimate.
+
+Reference numbers come from NVIDIA datasheets, the lecture slides (the P100 slide) and this
+project's earlier H100 measurements (CUDA events at N = 8192), which must sit below the peaks.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lapenna_labs.blas import (
+    PEAK_GFLOPS,
+    axpy_intensity,
+    cpu_peak_estimate,
+    gemv_intensity,
+    lookup_gpu_peak,
+    peaks,
+)
+
+
+@pytest.mark.lab1
+class TestPeaks:
+    KEYS = {"fp64", "fp64_tensor", "fp32", "tf32_tensor", "fp16_tensor", "bf16_tensor"}
+
+    def test_table_has_the_seven_gpus_with_sources(self):
+        assert set(PEAK_GFLOPS) == {"T4", "P100", "V100", "A100", "L4", "H100", "H200"}
+        for name, entry in PEAK_GFLOPS.items():
+            assert self.KEYS | {"bandwidth_gbs", "variant", "notes", "source"} <= set(entry)
+            assert entry["source"].startswith("https://"), name
+            assert entry["fp64"] > 0 and entry["fp32"] > 0 and entry["bandwidth_gbs"] > 0
+            for key in self.KEYS:
+                assert entry[key] is None or entry[key] > 0
+            # Tensor-core rates exceed the CUDA-core FP32 rate on every GPU that has them.
+            for key in ("tf32_tensor", "fp16_tensor", "bf16_tensor"):
+                assert entry[key] is None or entry[key] > entry["fp32"]
+
+    def test_h200_is_an_h100_with_faster_memory(self):
+        h100, h200 = PEAK_GFLOPS["H100"], PEAK_GFLOPS["H200"]
+        assert all(h200[k] == h100[k] for k in self.KEYS)
+        assert h200["bandwidth_gbs"] / h100["bandwidth_gbs"] == pytest.approx(1.43, abs=0.01)
+
+    def test_dense_not_sparse(self):
+        # NVIDIA prints A100 TF32 as 312 and H100 BF16 as 1,979 TFLOPS *with sparsity*.
+        assert PEAK_GFLOPS["A100"]["tf32_tensor"] == 156_000
+        assert PEAK_GFLOPS["H100"]["bf16_tensor"] == pytest.approx(1_979_000 / 2, rel=1e-3)
+
+    def test_slides_p100_figures_are_below_its_peaks(self):
+        p100 = PEAK_GFLOPS["P100"]
+        assert p100["fp64"] == 4700  # the slides' "Peak DP = 4700 Gflop/s"
+        assert 4503 <= p100["fp64"]  # the slides' DGEMM
+        # The slides' DGEMV 145 and DAXPY 52 GFLOP/s imply bandwidths below the 732 GB/s peak.
+        assert 145 / gemv_intensity(8192, 8192) < p100["bandwidth_gbs"]
+        assert 52 / axpy_intensity(10**7) < p100["bandwidth_gbs"]
+
+    def test_earlier_h100_measurements_are_below_the_peaks(self):
+        h100 = PEAK_GFLOPS["H100"]
+        # This project's earlier H100 measurement, CUDA events at N = 8192:
+        # FP64 57, FP32 51, TF32 388, BF16 781 TFLOP/s.
+        assert h100["fp64"] < 57_000 <= h100["fp64_tensor"]  # DGEMM runs on FP64 tensor cores
+        assert 51_000 <= h100["fp32"]
+        assert 388_000 <= h100["tf32_tensor"]
+        assert 781_000 <= h100["bf16_tensor"]
+        assert 2_990 <= h100["bandwidth_gbs"]
+        # The slides-style timing's 878,000 GFLOP/s is impossible for FP32.
+        assert 878_000 > 10 * h100["fp32"]
+
+    @pytest.mark.parametrize(
+        "name,key",
+        [
+            ("Tesla T4", "T4"),
+            ("Tesla P100-PCIE-16GB", "P100"),
+            ("Tesla V100-SXM2-16GB", "V100"),
+            ("NVIDIA A100-SXM4-40GB", "A100"),
+            ("NVIDIA L4", "L4"),
+            ("NVIDIA H100 80GB HBM3", "H100"),
+            ("NVIDIA H200", "H200"),
+        ],
+    )
+    def test_lookup_by_device_name(self, name, key):
+        assert lookup_gpu_peak(name) is PEAK_GFLOPS[key]
+
+    def test_lookup_precision_and_misses(self):
+        assert lookup_gpu_peak("NVIDIA H100 80GB HBM3", "float64") == 67_000
+        assert lookup_gpu_peak("Tesla T4", "float64") == PEAK_GFLOPS["T4"]["fp64"]
+        assert lookup_gpu_peak("Tesla T4", "bfloat16") is None
+        assert lookup_gpu_peak("NVIDIA L40S") is None
+        assert lookup_gpu_peak("NVIDIA GeForce RTX 4090") is None
+        with pytest.raises(ValueError, match="lookup_gpu_peak: unknown precision"):
+            lookup_gpu_peak("Tesla T4", "int8")
+
+
+@pytest.mark.lab1
+class TestCpuPeak:
+    def test_arithmetic_with_every_factor_given(self):
+        est = cpu_peak_estimate("float64", cores=2, ghz=2.6, vector_bits=256, fma_units=2)
+        # 256-bit FMA: 4 doubles x 2 flops x 2 units = 16 per cycle; x 2 cores x 2.6 GHz.
+        assert est.flops_per_cycle == 16
+        assert est.gflops == pytest.approx(83.2)
+        est32 = cpu_peak_estimate("float32", cores=2, ghz=2.6, vector_bits=256, fma_units=2)
+        assert est32.gflops == pytest.approx(2 * est.gflops)
+        # Skylake-SP with two AVX-512 FMA units: 32 double flops per cycle.
+        assert cpu_peak_estimate(cores=1, ghz=1.0, vector_bits=512).flops_per_cycle == 32
+        assert "2 cores x 2.60 GHz x 16 FLOP/cycle = 83.2 GFLOP/s" in str(est)
+
+    def test_this_machine(self):
+        est = cpu_peak_estimate()
+        assert est.gflops > 0 and est.cores >= 1 and est.ghz > 0
+        assert len(est.assumptions) == 4
+        assert cpu_peak_estimate("float32").gflops == pytest.approx(2 * est.gflops)
+
+    def _fake(self, monkeypatch, vendor, family, flags, logical=4, cores=2):
+        blocks = [
+            {
+                "processor": str(i),
+                "vendor_id": vendor,
+                "cpu family": family,
+                "model name": "Fake CPU",
+                "physical id": "0",
+                "core id": str(i % cores),
+                "cpu MHz": "3000.000",
+                "flags": flags,
+            }
+            for i in range(logical)
+        ]
+        monkeypatch.setattr(peaks, "_read_cpuinfo", lambda: blocks)
+        monkeypatch.setattr(peaks.os, "sched_getaffinity", lambda pid: set(range(logical)))
+
+    @pytest.mark.parametrize(
+        "vendor,family,flags,bits",
+        [
+            ("GenuineIntel", "6", "sse2 avx avx2 fma avx512f", 512),
+            ("AuthenticAMD", "25", "sse2 avx avx2 fma avx512f", 256),  # Zen 4 double-pumps
+            ("AuthenticAMD", "23", "sse2 avx avx2 fma", 256),
+            ("GenuineIntel", "6", "sse2", 128),
+        ],
+    )
+    def test_reads_flags_and_counts_physical_cores(self, monkeypatch, vendor, family, flags, bits):
+        self._fake(monkeypatch, vendor, family, flags)
+        est = cpu_peak_estimate(ghz=3.0)  # sysfs may or may not expose a clock here
+        assert est.vector_bits == bits
+        assert est.cores == 2  # four hyperthreads on two cores
+        assert est.has_fma == ("fma" in flags)
+        per_cycle = bits // 64 * (2 * 2 if "fma" in flags else 2)
+        assert est.flops_per_cycle == per_cycle
+        assert est.gflops == pytest.approx(2 * 3.0 * per_cycle)
+
+    def test_bad_arguments(self):
+        with pytest.raises(ValueError, match="cpu_peak_estimate: dtype"):
+            cpu_peak_estimate("int8")
+        with pytest.raises(ValueError, match="cpu_peak_estimate: cores"):
+            cpu_peak_estimate(cores=0)
+        with pytest.raises(ValueError, match="cpu_peak_estimate: ghz"):
+            cpu_peak_estimate(ghz=-1.0)
