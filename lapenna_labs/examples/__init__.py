@@ -1,7 +1,125 @@
 """The lecture slides' worked examples as data, the functions that compute them, and the errata.
 
-The module ``examples.py`` became this package; its pieces move out of ``week04`` next.
+Book chapters, labs and tests all take their numbers from here, so a value is typed once.
+The data holds the inputs exactly as the slides state them; every output is computed.
+The functions are self-contained NumPy (float64), so they do not depend on the rest of the
+package; the tests check them against PyTorch autograd and against published values.
+
+One module per week of the course, by where the chapters use the examples, and the errata;
+every public name is also here (``examples.two_two_two_forward`` is
+``examples.week03.two_two_two_forward``):
+
+========= ===================================================================================
+module    what it holds
+========= ===================================================================================
+week01    the P100 slide's peak (:func:`p100_fp64_peak_gflops`); the "Block MM" slide's
+          traffic (:func:`blocked_matmul_traffic`, :func:`best_block_size`)
+week02    Lab 2 Problem 4's GPU timing (:data:`LAB2_PROBLEM4_GPU_CODE`,
+          :func:`gpu_timing_is_synchronised`)
+week03    Mazur's 2-2-2 network (:data:`TWO_TWO_TWO`) and its forward pass; the single neuron
+          (:data:`SINGLE_NEURON`); the forward-graph slide; the ten-image cross-entropy table
+week04    the 2-2-2 network's backward pass and update, the slides' backprop code (bug
+          included) and graph; the softmax exercise (:data:`SOFTMAX_EXERCISE`); Adam; the
+          Keras examples; the last NumPy program; "Composite Differentiation"
+errata    :data:`SLIDE_ERRATA` (each :class:`Erratum` with the function that proves the right
+          value and a ``recompute`` that says it), :data:`SLIDE_TYPOS`, :func:`erratum`
+========= ===================================================================================
+
+Notes
+-----
+The slides *truncate* decimals (``o1 = 0.75136`` for 0.7513650695, ``-log 0.7 = 0.356`` for
+0.35667, ``grad o1 = 0.74136``), and some slide values are computed from already-rounded
+inputs (``grad d6 = -0.038097`` is ``-0.21707 x 0.77293 x 0.22707``; the exact value is
+-0.0380982). Neither is listed as an error: an erratum is a value that is wrong beyond the
+precision it is stated to.
+
+References
+----------
+M. Mazur, "A Step by Step Backpropagation Example", 2015,
+https://mattmazur.com/2015/03/17/a-step-by-step-backpropagation-example/.
+cs231n, "Backpropagation, Intuitions", https://cs231n.github.io/optimization-2/.
+J. Starmer, StatQuest "Neural Networks" Parts 4-7 (the iris network with ReLU hidden units).
+D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
+J. Demmel, CS267 lecture notes, "Blocked (tiled) matrix multiply".
+
+Examples
+--------
+>>> from lapenna_labs import examples
+>>> round(examples.two_two_two_forward()["E_total"], 9)
+0.298371109
+>>> examples.two_two_two_forward is examples.week03.two_two_two_forward
+True
 """
 
-from .week04 import *  # noqa: F403
-from .week04 import __all__ as __all__
+from .errata import SLIDE_ERRATA, SLIDE_TYPOS, Erratum, Typo, erratum
+from .week01 import best_block_size, blocked_matmul_traffic, p100_fp64_peak_gflops
+from .week02 import LAB2_PROBLEM4_GPU_CODE, gpu_timing_is_synchronised
+from .week03 import (
+    CCE_BATCH_PREDICTIONS,
+    CCE_BATCH_SLIDE_LOSSES,
+    CCE_BATCH_TARGETS,
+    SINGLE_NEURON,
+    TWO_TWO_TWO,
+    cce_batch_table_losses,
+    forward_graph_z,
+    single_neuron,
+    two_two_two_forward,
+    two_two_two_matrices,
+)
+from .week04 import (
+    SOFTMAX_EXERCISE,
+    adam_steps,
+    keras_loss_accepts_integer_labels,
+    keras_steps_per_epoch,
+    logistic_mlp_gradients,
+    slide_adam_steps,
+    slide_logistic_dJ_dx,
+    softmax_exercise_forward,
+    softmax_exercise_gradients,
+    softmax_exercise_matrices,
+    softmax_exercise_update,
+    two_layer_numpy_training,
+    two_two_two_gradients,
+    two_two_two_graph,
+    two_two_two_slide_code,
+    two_two_two_update,
+)
+
+__all__ = [
+    "CCE_BATCH_PREDICTIONS",
+    "CCE_BATCH_SLIDE_LOSSES",
+    "CCE_BATCH_TARGETS",
+    "LAB2_PROBLEM4_GPU_CODE",
+    "SINGLE_NEURON",
+    "SLIDE_ERRATA",
+    "SLIDE_TYPOS",
+    "SOFTMAX_EXERCISE",
+    "TWO_TWO_TWO",
+    "Erratum",
+    "Typo",
+    "adam_steps",
+    "best_block_size",
+    "blocked_matmul_traffic",
+    "cce_batch_table_losses",
+    "erratum",
+    "forward_graph_z",
+    "gpu_timing_is_synchronised",
+    "keras_loss_accepts_integer_labels",
+    "keras_steps_per_epoch",
+    "logistic_mlp_gradients",
+    "p100_fp64_peak_gflops",
+    "single_neuron",
+    "slide_adam_steps",
+    "slide_logistic_dJ_dx",
+    "softmax_exercise_forward",
+    "softmax_exercise_gradients",
+    "softmax_exercise_matrices",
+    "softmax_exercise_update",
+    "two_layer_numpy_training",
+    "two_two_two_forward",
+    "two_two_two_gradients",
+    "two_two_two_graph",
+    "two_two_two_matrices",
+    "two_two_two_slide_code",
+    "two_two_two_update",
+]

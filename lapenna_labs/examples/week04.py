@@ -1,79 +1,39 @@
-"""The lecture slides' worked examples as data, the functions that compute them, and the errata.
+"""Week 4's worked examples (backpropagation, optimizers, training): gradients and updates.
 
-Book chapters, labs and tests all take their numbers from here, so a value is typed once.
-The data holds the inputs exactly as the slides state them; every output is computed.
-The functions are self-contained NumPy (float64), so they do not depend on the rest of the
-package; the tests check them against PyTorch autograd and against published values.
-
-Contents
---------
-TWO_TWO_TWO
-    Matt Mazur's 2-2-2 sigmoid network (slides "DNN Example", "Backpropagation Example"):
-    :func:`two_two_two_forward`, :func:`two_two_two_gradients`, :func:`two_two_two_update`,
-    :func:`two_two_two_slide_code` (the slides' code, bug included), :func:`two_two_two_graph`.
-SINGLE_NEURON
-    ``g(1 + 3 x1 - 2 x2)`` at ``x = (-1, 2)`` (slide "Activation Function Example"):
-    :func:`single_neuron`.
+TWO_TWO_TWO (from :mod:`.week03`)
+    The 2-2-2 network's backward pass: :func:`two_two_two_gradients`,
+    :func:`two_two_two_update`, :func:`two_two_two_slide_code` (the slides' code, bug
+    included), :func:`two_two_two_graph` (the network as a scalar computational graph).
 SOFTMAX_EXERCISE
     The softmax / cross-entropy exercise network (slide "Exercises"):
-    :func:`softmax_exercise_forward`, :func:`softmax_exercise_gradients`,
-    :func:`softmax_exercise_update`.
-SLIDE_ERRATA
-    Every wrong number or formula found by recomputing the slides, each with the function
-    that proves it (:class:`Erratum`); SLIDE_TYPOS lists slips that no computation is needed
-    to see (:class:`Typo`).
-
-Notes
------
-The slides *truncate* decimals (``o1 = 0.75136`` for 0.7513650695, ``-log 0.7 = 0.356`` for
-0.35667, ``grad o1 = 0.74136``), and some slide values are computed from already-rounded
-inputs (``grad d6 = -0.038097`` is ``-0.21707 x 0.77293 x 0.22707``; the exact value is
--0.0380982). Neither is listed as an error: an erratum is a value that is wrong beyond the
-precision it is stated to.
-
-References
-----------
-M. Mazur, "A Step by Step Backpropagation Example", 2015,
-https://mattmazur.com/2015/03/17/a-step-by-step-backpropagation-example/.
-cs231n, "Backpropagation, Intuitions", https://cs231n.github.io/optimization-2/.
-J. Starmer, StatQuest "Neural Networks" Parts 4-7 (the iris network with ReLU hidden units).
-D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015.
-J. Demmel, CS267 lecture notes, "Blocked (tiled) matrix multiply".
+    :func:`softmax_exercise_matrices`, :func:`softmax_exercise_forward`,
+    :func:`softmax_exercise_gradients`, :func:`softmax_exercise_update`.
+The other slides
+    Adam as published and as the slide writes it (:func:`adam_steps`,
+    :func:`slide_adam_steps`), the Keras examples (:func:`keras_steps_per_epoch`,
+    :func:`keras_loss_accepts_integer_labels`), the last NumPy program
+    (:func:`two_layer_numpy_training`) and "Composite Differentiation"
+    (:func:`logistic_mlp_gradients`, :func:`slide_logistic_dJ_dx`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from ._numerics import _activation, _params, _sigmoid, _softmax
+from .week03 import TWO_TWO_TWO, two_two_two_forward, two_two_two_matrices
+
 __all__ = [
-    "TWO_TWO_TWO",
-    "SINGLE_NEURON",
     "SOFTMAX_EXERCISE",
-    "LAB2_PROBLEM4_GPU_CODE",
-    "Erratum",
-    "Typo",
-    "SLIDE_ERRATA",
-    "SLIDE_TYPOS",
-    "erratum",
-    "CCE_BATCH_TARGETS",
-    "CCE_BATCH_PREDICTIONS",
-    "CCE_BATCH_SLIDE_LOSSES",
-    "cce_batch_table_losses",
-    "p100_fp64_peak_gflops",
-    "two_two_two_matrices",
-    "two_two_two_forward",
     "two_two_two_gradients",
     "two_two_two_update",
     "two_two_two_slide_code",
     "two_two_two_graph",
-    "single_neuron",
-    "forward_graph_z",
     "softmax_exercise_matrices",
     "softmax_exercise_forward",
     "softmax_exercise_gradients",
@@ -82,49 +42,11 @@ __all__ = [
     "slide_adam_steps",
     "keras_steps_per_epoch",
     "keras_loss_accepts_integer_labels",
-    "blocked_matmul_traffic",
-    "best_block_size",
-    "gpu_timing_is_synchronised",
     "two_layer_numpy_training",
     "logistic_mlp_gradients",
     "slide_logistic_dJ_dx",
 ]
 
-# ------------------------------------------------------------------------------------------
-# Data: the slides' inputs, exactly as stated (read-only mappings)
-# ------------------------------------------------------------------------------------------
-
-TWO_TWO_TWO: Mapping[str, float] = MappingProxyType(
-    {
-        "i1": 0.05,
-        "i2": 0.10,
-        "w1": 0.15,
-        "w2": 0.20,
-        "w3": 0.25,
-        "w4": 0.30,
-        "w5": 0.40,
-        "w6": 0.45,
-        "w7": 0.50,
-        "w8": 0.55,
-        "b1": 0.35,
-        "b2": 0.60,
-        "target_o1": 0.01,
-        "target_o2": 0.99,
-        "learning_rate": 0.5,
-    }
-)
-"""Matt Mazur's 2-2-2 network, as in the slides "DNN Example (1)-(4)" and their code.
-
-Wiring (the slides' code): ``net_h1 = w1 i1 + w2 i2 + b1``, ``net_h2 = w3 i1 + w4 i2 + b1``,
-``net_o1 = w5 h1 + w6 h2 + b2``, ``net_o2 = w7 h1 + w8 h2 + b2``; every unit is a sigmoid;
-``E = sum 1/2 (target - out)^2``. One bias per layer, shared by both units of the layer.
-"""
-
-SINGLE_NEURON: Mapping[str, Any] = MappingProxyType(
-    {"w0": 1.0, "w": (3.0, -2.0), "x": (-1.0, 2.0), "activation": "sigmoid"}
-)
-"""The slide "Activation Function Example": ``y = g(w0 + x^T w) = g(1 + 3 x1 - 2 x2)`` at
-``x = (-1, 2)``, so ``z = -6`` and, with the slide's sigmoid, ``y = 0.00247`` ("0.002")."""
 
 SOFTMAX_EXERCISE: Mapping[str, Any] = MappingProxyType(
     {
@@ -174,146 +96,10 @@ the slide's signs are kept here as stated. With them ``net_h1 = -1.752 < 0``, so
 hidden ReLU is off and w1, w3, b1 get zero gradient: a dead-ReLU lesson in itself.
 """
 
-LAB2_PROBLEM4_GPU_CODE = """\
-import torch
-A = torch.randn(6000, 6000).cuda()
-B = torch.randn(6000, 6000).cuda()
-timestt = time.time()
-C=torch.matmul(A,B)
-timeend = time.time()
-tmm6000 = timeend - timestt
-gf6000 = 2*6*6*6/tmm6000
-print('time = ',tmm6000)
-print('GFLOPS = ', gf6000)
-"""
-"""The slides' GPU timing for Lab 2 Problem 4, verbatim (it prints GFLOPS = 7077.2)."""
-
 
 # ------------------------------------------------------------------------------------------
-# Small numerical helpers (self-contained on purpose)
+# The 2-2-2 network (Mazur), backward
 # ------------------------------------------------------------------------------------------
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    # Split by sign so that exp never overflows.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-_ACTIVATIONS = {
-    "sigmoid": (_sigmoid, lambda z, a: a * (1.0 - a)),
-    "tanh": (np.tanh, lambda z, a: 1.0 - a * a),
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z, a: (z > 0).astype(np.float64)),
-    "identity": (lambda z: np.asarray(z, dtype=np.float64), lambda z, a: np.ones_like(a)),
-}
-
-
-def _activation(name: str, func: str):
-    if name not in _ACTIVATIONS:
-        valid = ", ".join(sorted(_ACTIVATIONS))
-        raise ValueError(f"{func}: unknown activation {name!r}; valid names are {valid}")
-    return _ACTIVATIONS[name]
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    shifted = z - np.max(z, axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def _params(params: Mapping[str, Any], defaults: Mapping[str, Any], func: str) -> dict:
-    """Merge ``params`` over ``defaults``, rejecting unknown keys and non-finite numbers."""
-    unknown = set(params) - set(defaults)
-    if unknown:
-        raise ValueError(f"{func}: unknown parameter(s) {sorted(unknown)}")
-    merged = dict(defaults)
-    merged.update(params)
-    for key, value in merged.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ValueError(f"{func}: {key} must be finite, got {value}")
-    return merged
-
-
-# ------------------------------------------------------------------------------------------
-# The 2-2-2 network (Mazur)
-# ------------------------------------------------------------------------------------------
-def two_two_two_matrices(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str, np.ndarray]:
-    """The 2-2-2 network in matrix form (rows are samples), for dense layers and frameworks.
-
-    Parameters
-    ----------
-    params : mapping, default TWO_TWO_TWO
-        Any subset of TWO_TWO_TWO's keys; missing ones take the slide's values.
-
-    Returns
-    -------
-    dict of str to ndarray
-        ``x`` (1, 2) = [[i1, i2]]; ``W1`` (2, 2) = [[w1, w3], [w2, w4]]; ``b1`` (2,) =
-        [b1, b1]; ``W2`` (2, 2) = [[w5, w7], [w6, w8]]; ``b2`` (2,) = [b2, b2];
-        ``t`` (1, 2) = [[target_o1, target_o2]].
-
-    Notes
-    -----
-    Column j of ``W1`` holds the weights into hidden unit j, so ``x @ W1 + b1`` is
-    ``[net_h1, net_h2]``. The slides share one bias per layer; here it is repeated per unit,
-    so the gradient of the shared bias is the sum of the two entries of ``db``.
-    """
-    p = _params(params, TWO_TWO_TWO, "two_two_two_matrices")
-    return {
-        "x": np.array([[p["i1"], p["i2"]]]),
-        "W1": np.array([[p["w1"], p["w3"]], [p["w2"], p["w4"]]]),
-        "b1": np.array([p["b1"], p["b1"]]),
-        "W2": np.array([[p["w5"], p["w7"]], [p["w6"], p["w8"]]]),
-        "b2": np.array([p["b2"], p["b2"]]),
-        "t": np.array([[p["target_o1"], p["target_o2"]]]),
-    }
-
-
-def two_two_two_forward(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str, float]:
-    """Forward pass of the 2-2-2 network: every net input, output and error.
-
-    Parameters
-    ----------
-    params : mapping, default TWO_TWO_TWO
-
-    Returns
-    -------
-    dict of str to float
-        ``net_h1, out_h1, net_h2, out_h2, net_o1, out_o1, net_o2, out_o2, E_o1, E_o2,
-        E_total``.
-
-    Notes
-    -----
-    ``net_h1 = w1 i1 + w2 i2 + b1 = 0.3775``, ``out_h1 = sigma(net_h1) = 0.593269992``,
-    ``out_h2 = 0.596884378``, ``out_o1 = 0.75136507``, ``out_o2 = 0.772928465``,
-    ``E_o1 = 1/2 (0.01 - out_o1)^2 = 0.274811083``, ``E_total = 0.298371109`` (Mazur).
-
-    Examples
-    --------
-    >>> round(two_two_two_forward()["E_total"], 9)
-    0.298371109
-    """
-    m = two_two_two_matrices(_params(params, TWO_TWO_TWO, "two_two_two_forward"))
-    net_h = (m["x"] @ m["W1"] + m["b1"])[0]
-    out_h = _sigmoid(net_h)
-    net_o = out_h @ m["W2"] + m["b2"]
-    out_o = _sigmoid(net_o)
-    errors = 0.5 * (m["t"][0] - out_o) ** 2
-    return {
-        "net_h1": float(net_h[0]),
-        "out_h1": float(out_h[0]),
-        "net_h2": float(net_h[1]),
-        "out_h2": float(out_h[1]),
-        "net_o1": float(net_o[0]),
-        "out_o1": float(out_o[0]),
-        "net_o2": float(net_o[1]),
-        "out_o2": float(out_o[1]),
-        "E_o1": float(errors[0]),
-        "E_o2": float(errors[1]),
-        "E_total": float(errors.sum()),
-    }
-
-
 def two_two_two_gradients(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str, float]:
     """Backward pass of the 2-2-2 network: dE_total/d(every weight and bias) and the deltas.
 
@@ -517,73 +303,6 @@ def two_two_two_graph(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str, An
 
 
 # ------------------------------------------------------------------------------------------
-# The single neuron and the forward-graph slide
-# ------------------------------------------------------------------------------------------
-def single_neuron(
-    activation: str = "sigmoid", params: Mapping[str, Any] = SINGLE_NEURON
-) -> dict[str, float]:
-    """The slide's neuron ``y = g(w0 + x^T w) = g(1 + 3 x1 - 2 x2)`` at ``x = (-1, 2)``.
-
-    Parameters
-    ----------
-    activation : {"sigmoid", "tanh", "relu", "identity"}, default "sigmoid"
-        ``g``; the slide uses the sigmoid and shows tanh and ReLU next to it.
-    params : mapping, default SINGLE_NEURON
-        ``w0``, ``w`` (2 numbers), ``x`` (2 numbers).
-
-    Returns
-    -------
-    dict of str to float
-        ``z`` (= -6) and ``y_hat`` (sigmoid 0.0024726, tanh -0.9999877, ReLU 0), and
-        ``dy_dz``, the activation's derivative at ``z``.
-
-    Examples
-    --------
-    >>> round(single_neuron()["y_hat"], 3)
-    0.002
-    """
-    p = _params(params, SINGLE_NEURON, "single_neuron")
-    g, dg = _activation(activation, "single_neuron")
-    w = np.asarray(p["w"], dtype=np.float64)
-    x = np.asarray(p["x"], dtype=np.float64)
-    if w.shape != (2,) or x.shape != (2,):
-        raise ValueError(f"single_neuron: w and x must hold 2 numbers, got {w.shape}, {x.shape}")
-    z = float(p["w0"] + x @ w)
-    y = g(np.float64(z))
-    return {"z": z, "y_hat": float(y), "dy_dz": float(dg(np.float64(z), y))}
-
-
-def forward_graph_z(
-    x: Sequence[float] = (-1.0, -2.0), w: Sequence[float] = (-2.0, 3.0), b: float = -3.0
-) -> dict[str, float]:
-    """``Z = (x1 w1 + x2 w2) + b`` and ``Y = sigma(Z)``, as on the slide "Forward Calculation
-    represented as a graph".
-
-    Parameters
-    ----------
-    x, w : pair of float
-        Defaults are the numbers *written* on the slide, ``(-1.0 * -2.0 + -2.0 * 3.0)``.
-    b : float, default -3.0
-
-    Returns
-    -------
-    dict of str to float
-        ``"x1w1"``, ``"x2w2"``, ``"Z"``, ``"Y"``.
-
-    Notes
-    -----
-    As written the slide's expression is ``2 - 6 - 3 = -7`` (``Y = 0.00091``), not its stated
-    ``4.0 - 3.0 = 1.0`` (``Y = 0.731``). The stated result is cs231n's neuron, whose weights
-    are ``w = (2, -3)``: ``forward_graph_z(w=(2.0, -3.0))`` gives Z = 1, Y = 0.731, as does
-    :func:`lapenna_labs.graph.sigmoid_neuron_example`.
-    """
-    x1, x2 = (float(v) for v in x)
-    w1, w2 = (float(v) for v in w)
-    z = x1 * w1 + x2 * w2 + float(b)
-    return {"x1w1": x1 * w1, "x2w2": x2 * w2, "Z": z, "Y": float(_sigmoid(np.float64(z)))}
-
-
-# ------------------------------------------------------------------------------------------
 # The softmax / cross-entropy exercise
 # ------------------------------------------------------------------------------------------
 def softmax_exercise_matrices(
@@ -733,7 +452,7 @@ def softmax_exercise_update(
 
 
 # ------------------------------------------------------------------------------------------
-# Proofs for the other errata
+# Adam, as published and as the slide writes it; the Keras examples
 # ------------------------------------------------------------------------------------------
 def adam_steps(
     theta0: float,
@@ -851,97 +570,9 @@ def keras_loss_accepts_integer_labels(loss: str) -> tuple[bool, str]:
     return True, ""
 
 
-def blocked_matmul_traffic(n: int, num_blocks: int) -> dict[str, float]:
-    """Flops and slow-memory traffic of the slides' "Block MM" (CS267 model), by counting.
-
-    ``A``, ``B``, ``C`` are ``n x n``, seen as ``N x N`` grids of ``b x b`` blocks, ``b = n/N``.
-    The loop ``for i, j: read C_ij; for k: read A_ik, B_kj; C_ij += A_ik B_kj; write C_ij``
-    is walked and every word moved is counted.
-
-    Parameters
-    ----------
-    n : int
-        Matrix size.
-    num_blocks : int
-        ``N``, blocks per side; must divide ``n``.
-
-    Returns
-    -------
-    dict of str to float
-        ``flops`` (2 n^3), ``words`` ((2N + 2) n^2), ``intensity`` (flops / words, ~ n/N),
-        ``block_size`` (b), ``fast_memory_words`` (3 b^2: one block each of A, B and C).
-    """
-    for name, value in (("n", n), ("num_blocks", num_blocks)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(
-                f"blocked_matmul_traffic: {name} must be a positive integer, got {value!r}"
-            )
-    if n % num_blocks:
-        raise ValueError(f"blocked_matmul_traffic: num_blocks={num_blocks} does not divide n={n}")
-    b = n // num_blocks
-    words = flops = 0
-    for _i in range(num_blocks):
-        for _j in range(num_blocks):
-            words += b * b  # read C_ij
-            for _k in range(num_blocks):
-                words += 2 * b * b  # read A_ik and B_kj
-                flops += 2 * b**3
-            words += b * b  # write C_ij
-    return {
-        "flops": float(flops),
-        "words": float(words),
-        "intensity": flops / words,
-        "block_size": float(b),
-        "fast_memory_words": float(3 * b * b),
-    }
-
-
-def best_block_size(fast_memory_words: int) -> int:
-    """The largest block edge ``b`` with three ``b x b`` blocks in fast memory: ``3 b^2 <= M``.
-
-    Since the intensity is ``q ~ n/N = b``, this ``b = floor(sqrt(M/3))`` is the best block
-    *size*; the number of blocks per side is then ``N = n / b``, which grows with ``n``.
-    """
-    if isinstance(fast_memory_words, bool) or not isinstance(fast_memory_words, int):
-        raise ValueError("best_block_size: fast_memory_words must be a positive integer")
-    if fast_memory_words < 3:
-        raise ValueError(
-            f"best_block_size: fast_memory_words must be >= 3, got {fast_memory_words}"
-        )
-    return math.isqrt(fast_memory_words // 3)
-
-
-def gpu_timing_is_synchronised(code: str) -> bool:
-    """Whether GPU timing code waits for the device before it reads the clock the second time.
-
-    A CUDA ``torch.matmul`` returns as soon as the kernel is *queued*; a host clock read right
-    after it measures the launch. The check looks, between the matmul and the last
-    ``time.time()`` / ``perf_counter()``, for ``torch.cuda.synchronize``, an event's
-    ``synchronize``/``elapsed_time``, or a device-to-host copy (``.item()``, ``.cpu()``).
-
-    Parameters
-    ----------
-    code : str
-        Python source, e.g. :data:`LAB2_PROBLEM4_GPU_CODE`.
-
-    Returns
-    -------
-    bool
-    """
-    lines = code.splitlines()
-    mm = [i for i, s in enumerate(lines) if "matmul" in s or "@" in s or ".mm(" in s]
-    clocks = [i for i, s in enumerate(lines) if "time.time()" in s or "perf_counter()" in s]
-    if not mm or not clocks:
-        return False
-    if any("elapsed_time" in s for s in lines):
-        return True
-    after = [c for c in clocks if c > mm[-1]]
-    if not after:
-        return False
-    between = "\n".join(lines[mm[-1] : after[0] + 1])
-    return any(key in between for key in ("synchronize(", ".item()", ".cpu()", ".numpy()"))
-
-
+# ------------------------------------------------------------------------------------------
+# The slides' last NumPy program and 'Composite Differentiation'
+# ------------------------------------------------------------------------------------------
 def two_layer_numpy_training(
     steps: int = 50, *, slide_layout: bool = False, seed: int = 0
 ) -> list[float]:
@@ -1055,401 +686,3 @@ def slide_logistic_dJ_dx(
     g = logistic_mlp_gradients(x, alpha, beta, y_star)
     col_sums = np.asarray(alpha, dtype=np.float64).sum(axis=0)
     return np.outer(g["dJ/da"], col_sums)
-
-
-# The slides' ten-image categorical cross-entropy illustration ('Categorical Cross Entropy
-# Loss'): the one-hot ground truth, the predictions and the per-image losses, as printed.
-CCE_BATCH_TARGETS: tuple[tuple[float, ...], ...] = tuple(
-    tuple(1.0 if col == cls else 0.0 for col in range(10)) for cls in (5, 0, 6, 1, 9, 2, 1, 3, 1, 4)
-)
-"""The slides' one-hot targets for ten images, shape (10, 10), as printed."""
-
-CCE_BATCH_PREDICTIONS: tuple[tuple[float, ...], ...] = (
-    (0.1, 0.0, 0.0, 0.7, 0.0, 0.2, 0.0, 0.0, 0.0, 0.0),
-    (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-    (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2),
-    (0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1),
-    (0.0, 0.0, 0.0, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0, 0.9),
-    (0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-    (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-    (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-    (0.0, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-    (0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-)
-"""The slides' predicted probabilities for the same ten images, shape (10, 10), as printed."""
-
-CCE_BATCH_SLIDE_LOSSES: tuple[float, ...] = (
-    1.61,
-    0.0,
-    0.356,
-    0.105,
-    0.105,
-    0.0,
-    0.0,
-    0.0,
-    0.105,
-    0.0,
-)
-"""The per-image losses L_i the slides list beside the two tables."""
-
-
-def cce_batch_table_losses() -> dict[str, np.ndarray]:
-    """Recompute the slides' per-image cross-entropies from their own two tables.
-
-    Returns
-    -------
-    dict
-        ``"true_class"`` (10,) int, the column of each one-hot target; ``"p_true"`` (10,), the
-        predicted probability of that class; ``"loss"`` (10,), ``-log p_true`` (``inf`` where
-        ``p_true`` is 0); ``"row_sums"`` (10,), each prediction row's sum (1 for a softmax output).
-
-    Notes
-    -----
-    Image 2's target is class 6, to which its prediction row gives probability 0, so its loss
-    is infinite, not the listed ``-log 0.7 = 0.356``; rows 2 and 8 sum to 0.2 and 0.9, so they
-    cannot be softmax outputs.
-    """
-    targets = np.asarray(CCE_BATCH_TARGETS)
-    predictions = np.asarray(CCE_BATCH_PREDICTIONS)
-    true_class = targets.argmax(axis=1)
-    p_true = predictions[np.arange(len(targets)), true_class]
-    with np.errstate(divide="ignore"):
-        loss = -np.log(p_true)
-    return {
-        "true_class": true_class,
-        "p_true": p_true,
-        "loss": loss,
-        "row_sums": predictions.sum(axis=1),
-    }
-
-
-def p100_fp64_peak_gflops(clock_ghz: float) -> float:
-    """Theoretical double-precision peak of an NVIDIA P100 at a given clock, in GFLOP/s.
-
-    Parameters
-    ----------
-    clock_ghz : float
-        The GPU clock in GHz (the PCIe card boosts to 1.303 GHz, the SXM2 card to 1.480).
-
-    Returns
-    -------
-    float
-        ``56 SMs x 32 FP64 FMA units x 2 flops x clock``.
-
-    Notes
-    -----
-    At the slides' 1.19 GHz this gives 4265 GFLOP/s, below the 4503 GFLOP/s DGEMM the same slide
-    reports, so the clock and the quoted 4700 GFLOP/s peak cannot both be right; 4700 is the PCIe
-    datasheet peak at its 1.303 GHz boost clock.
-
-    References
-    ----------
-    NVIDIA Tesla P100 whitepaper (2016): 56 SMs, 32 FP64 cores per SM.
-    """
-    sms, fp64_units_per_sm, flops_per_fma = 56, 32, 2
-    return sms * fp64_units_per_sm * flops_per_fma * float(clock_ghz)
-
-
-# ------------------------------------------------------------------------------------------
-# Errata
-# ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Erratum:
-    """One error in the lecture slides, verified by computation.
-
-    Attributes
-    ----------
-    id : str
-        Short identifier; the test proving it is ``test_erratum_<id>``.
-    location : str
-        Where in the slides: the section heading and what is on it.
-    slides_say : str
-        The slides' text or number.
-    correct : str
-        The right text or number.
-    proof : str
-        The function (``module.name``) that computes the right value.
-    kind : str
-        ``"value"`` (a wrong number), ``"formula"`` or ``"code"``.
-    note : str
-        Why, briefly.
-    """
-
-    id: str
-    location: str
-    slides_say: str
-    correct: str
-    proof: str
-    kind: str = "value"
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class Typo:
-    """A slip in the slides that needs no computation to see (wording, names, references)."""
-
-    id: str
-    location: str
-    slides_say: str
-    should_say: str
-
-
-_EX = "lapenna_labs.examples."
-
-SLIDE_ERRATA: tuple[Erratum, ...] = (
-    Erratum(
-        id="forward_graph_z",
-        location="'Forward Calculation represented as a graph'",
-        slides_say="Z = (-1.0 * -2.0 + -2.0 * 3.0) + -3.0 = 4.0 - 3.0 = 1.0",
-        correct="as written Z = 2 - 6 - 3 = -7 (Y = 0.00091); the stated 4.0 and 1.0 need "
-        "cs231n's weights w = (2, -3): (-1.0 * 2.0 + -2.0 * -3.0) + -3.0 = 4.0 - 3.0 = 1.0",
-        proof=_EX + "forward_graph_z",
-        kind="formula",
-        note="Y = 0.731 is right for the intended weights (graph.sigmoid_neuron_example).",
-    ),
-    Erratum(
-        id="out_h1_digits",
-        location="'DNN Example (1)'",
-        slides_say="h1 = 0.59326992",
-        correct="h1 = 0.593269992 (a 9 dropped; 0.59326999 to 8 decimals)",
-        proof=_EX + "two_two_two_forward",
-    ),
-    Erratum(
-        id="net_h1_formula",
-        location="'Backpropagation Example' (dE/dw1 derivation)",
-        slides_say="net_h1 = w1 * i1 + w3 * i2 + b1 * 1",
-        correct="net_h1 = w1 * i1 + w2 * i2 + b1 * 1 (w3 feeds h2; with w3, out_h1 would "
-        "be 0.594476, not 0.593270)",
-        proof=_EX + "two_two_two_forward",
-        kind="formula",
-    ),
-    Erratum(
-        id="w5_delta_sign",
-        location="'Backpropagation Example' (dE/dw5 derivation)",
-        slides_say="dE/dw5 = -delta_o1 out_h1, next to delta_o1 = -(target_o1 - out_o1) "
-        "out_o1 (1 - out_o1) and dE/dw5 = delta_o1 out_h1",
-        correct="with that delta_o1 (= 0.138498562), dE/dw5 = +delta_o1 out_h1 = 0.082167041; "
-        "the minus sign belongs to the other convention delta = (target - out) out (1 - out)",
-        proof=_EX + "two_two_two_gradients",
-        kind="formula",
-    ),
-    Erratum(
-        id="w2_plus_formula_slide",
-        location="'Backpropagation Example' (list of updated weights after w1+)",
-        slides_say="w2+ = 0.19950143",
-        correct="w2+ = 0.19956143",
-        proof=_EX + "two_two_two_update",
-    ),
-    Erratum(
-        id="code_grad_w2",
-        location="'Backpropagation' code (grad_w2 line) and its printed output",
-        slides_say="grad_w2 = grad_d11*i1  ->  grad_w2: 0.0004385677344703895",
-        correct="grad_w2 = grad_d11*i2 = 0.00087713547",
-        proof=_EX + "two_two_two_gradients",
-        kind="code",
-        note="two_two_two_slide_code reproduces the slides' output, bug included.",
-    ),
-    Erratum(
-        id="code_w2_plus",
-        location="'Backpropagation' code, printed output",
-        slides_say="w2+: 0.19978071613276482",
-        correct="w2+ = 0.19956143226552567",
-        proof=_EX + "two_two_two_update",
-        kind="code",
-        note="Follows from grad_w2 computed with i1 instead of i2.",
-    ),
-    Erratum(
-        id="graph_h1_from_o2",
-        location="'Backward Path from o2' (h02+) and 'Backward Path from o1 and o2 to h1' "
-        "(grad h1-o2)",
-        slides_say="h02+ := (0.5) * (-0.038097) = -0.019485; grad h1-o2 := (0.5) * "
-        "(-0.0038097) = -0.019485",
-        correct="w7 * delta_o2 = (0.5) * (-0.038098) = -0.019049 (Mazur: -0.019049119)",
-        proof=_EX + "two_two_two_gradients",
-        note="Digits transposed (-0.019485 for -0.019049); the second line also has an extra 0.",
-    ),
-    Erratum(
-        id="graph_grad_h1",
-        location="'Backward Path from o1 and o2 to h1, from h1 to w1'",
-        slides_say="grad h1 = 0.035911 (= 0.055396 - 0.019485)",
-        correct="grad h1 = 0.036350 (= 0.055399 - 0.019049; Mazur 0.036350306)",
-        proof=_EX + "two_two_two_gradients",
-    ),
-    Erratum(
-        id="graph_delta_h1",
-        location="'Backward Path from o1 and o2 to h1, from h1 to w1' (grad d1 ... grad d15)",
-        slides_say="grad down = (0.035911) * (0.59327) * (1 - 0.59327) = 0.008665",
-        correct="0.036350 * 0.59327 * (1 - 0.59327) = 0.0087714",
-        proof=_EX + "two_two_two_gradients",
-    ),
-    Erratum(
-        id="graph_grad_w1",
-        location="'Backward Path from o1 and o2 to h1, from h1 to w1'",
-        slides_say="grad w1 = (0.008665) * (0.05) = 0.00043326",
-        correct="grad w1 = 0.0087714 * 0.05 = 0.00043857 (Mazur 0.000438568)",
-        proof=_EX + "two_two_two_gradients",
-    ),
-    Erratum(
-        id="graph_w1_plus",
-        location="'Backward Path from o1 and o2 to h1, from h1 to w1'",
-        slides_say="W1+ := 0.15 - (0.5) * (0.0004332) = 0.149783",
-        correct="W1+ = 0.15 - 0.5 * 0.00043857 = 0.149781 (0.149780716)",
-        proof=_EX + "two_two_two_update",
-    ),
-    Erratum(
-        id="logistic_dJ_dx",
-        location="'Composite Differentiation' (backward formulas, last line)",
-        slides_say="dJ/dx_i = dJ/da_j da_j/dx_i,  da_j/dx_i = sum_{j=0}^{D} alpha_ji",
-        correct="dJ/dx_i = sum_{j} dJ/da_j da_j/dx_i,  da_j/dx_i = alpha_ji (x_i fans out to "
-        "every a_j, so the sum is over the gradients, not inside the local derivative)",
-        proof=_EX + "logistic_mlp_gradients",
-        kind="formula",
-    ),
-    Erratum(
-        id="adam_beta2_default",
-        location="'Adaptive learning rates + momentum' (1. ADAM)",
-        slides_say="The hyperparameter in general: beta1 = 0.9, beta_2 = 0.99",
-        correct="beta2 = 0.999 (Kingma & Ba's default; also torch.optim.Adam's and Keras')",
-        proof=_EX + "adam_steps",
-    ),
-    Erratum(
-        id="adam_bias_correction",
-        location="'Adaptive learning rates + momentum' (1. ADAM)",
-        slides_say="w_j = w_j - alpha / sqrt(m_jt) * v_jt (moments used as they are)",
-        correct="w = w - alpha * m_hat / (sqrt(v_hat) + eps) with bias-corrected moments "
-        "m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t), as on the next slide "
-        "'Optimizer: ADAM'",
-        proof=_EX + "adam_steps",
-        kind="formula",
-        note="Without correction the first steps are too small or too large: the first one is "
-        "alpha * (1 - beta1) / sqrt(1 - beta2) = 3.16 alpha for beta2 = 0.999.",
-    ),
-    Erratum(
-        id="lab2_gpu_timing_no_sync",
-        location="'LAB 2, Problem 4' (GPU part: torch.matmul timed with time.time())",
-        slides_say="time = 0.06104087829589844, GFLOPS = 7077.224510202169",
-        correct="the product is asynchronous: call it once to warm up, then time it with "
-        "torch.cuda.synchronize() before each clock read (or CUDA events); the printed rate "
-        "measures the launch (and first-call set-up), not the product",
-        proof="lapenna_labs.blas.time_gemm (vs lapenna_labs.blas.naive_time_gemm); "
-        + _EX
-        + "gpu_timing_is_synchronised",
-        kind="code",
-        note="Measured on an H100 by this project: the slides' style reported about "
-        "878,000 GFLOP/s for an FP32 6000x6000 product whose rate, timed with CUDA events, "
-        "was about 48,000 GFLOP/s (DESIGN.md).",
-    ),
-    Erratum(
-        id="keras_steps_per_epoch",
-        location="'Tensorflow Example' (training log)",
-        slides_say="model.fit(..., epochs=5, batch_size=10) with the log '1875/1875' per epoch",
-        correct="batch_size=10 gives ceil(60000/10) = 6000 steps per epoch; 1875 = 60000/32 "
-        "is Keras' default batch size 32, so the log is from a run without batch_size=10",
-        proof=_EX + "keras_steps_per_epoch",
-        kind="code",
-    ),
-    Erratum(
-        id="keras_categorical_loss_name",
-        location="'TensorFlow 2.0 : NN Network' (model.compile)",
-        slides_say="loss='Categorical_Crossentropy' with integer labels y_train",
-        correct="loss='sparse_categorical_crossentropy' (as on the earlier slide's "
-        "'SparseCategoricalCrossentropy'): Keras does not know 'Categorical_Crossentropy', and "
-        "categorical_crossentropy needs one-hot labels",
-        proof=_EX + "keras_loss_accepts_integer_labels",
-        kind="code",
-        note="Checked with Keras 3.",
-    ),
-    Erratum(
-        id="block_mm_optimal_n",
-        location="'Block MM'",
-        slides_say="The optimal value of N = sqrt(size of fast memory / 3); N can be taken "
-        "independently of the size of matrix n",
-        correct="the block *size* b = n/N is limited by 3 b^2 <= M_fast, so the best b = "
-        "sqrt(M_fast / 3) and N = n / b blocks per side (q ~ n/N = b); it is b, not N, that "
-        "is independent of n",
-        proof=_EX + "blocked_matmul_traffic",
-        kind="formula",
-        note="The slide's q = 2n^3 / ((2N + 2) n^2) ~ n/N itself is right (counted exactly).",
-    ),
-    Erratum(
-        id="two_layer_numpy_loop",
-        location="'Summary : Flow of NN' (NumPy code, lines 8-20)",
-        slides_say="lines 14-20 (gradients and weight update) at the indentation of the for "
-        "statement, i.e. after the loop",
-        correct="lines 14-20 belong inside the loop; as laid out, the loop prints the same "
-        "loss 2000 times and the weights are updated once",
-        proof=_EX + "two_layer_numpy_training",
-        kind="code",
-    ),
-    Erratum(
-        id="cce_batch_table",
-        location="'Categorical Cross Entropy Loss' (the ten-image ground-truth and prediction "
-        "tables and the losses beside them)",
-        slides_say="image 2: L = -log 0.7 = 0.356; prediction rows 2 and 8 presented as "
-        "probabilities",
-        correct="image 2's target is class 6, which its prediction row gives probability 0, so "
-        "L = -log 0 = inf (a clipped implementation gives -log 1e-12 = 27.6); rows 2 and 8 sum "
-        "to 0.2 and 0.9, so they are not softmax outputs",
-        proof=_EX + "cce_batch_table_losses",
-        note="The other nine losses agree with the tables (1.61 = -log 0.2, 0.105 = -log 0.9).",
-    ),
-    Erratum(
-        id="p100_clock_peak",
-        location="'Level 1, 2 and 3 BLAS' (Nvidia P100, 1.19 GHz, Peak DP = 4700 Gflop/s)",
-        slides_say="1.19 GHz and a peak of 4700 GFLOP/s, with DGEMM measured at 4503 GFLOP/s",
-        correct="56 x 32 x 2 x 1.19 GHz = 4265 GFLOP/s, below the measured DGEMM; the 4700 "
-        "GFLOP/s peak belongs to the PCIe card's 1.303 GHz boost clock (4670 GFLOP/s)",
-        proof=_EX + "p100_fp64_peak_gflops",
-    ),
-)
-"""Every error found by recomputing the slides (see each entry's ``proof``)."""
-
-SLIDE_TYPOS: tuple[Typo, ...] = (
-    Typo(
-        "question_5",
-        "'Level 1, 2 and 3 BLAS' (lab questions)",
-        "4. Repeat question #5 using R",
-        "there are only four questions; the R code repeats question #1 (the 5000x5000 product)",
-    ),
-    Typo(
-        "dq1_denominator",
-        "'Computational Graph Backpropagation'",
-        "[dL/dq1] * [d(x1 * w1)/dq1] (and the same for q2)",
-        "[dL/dq1] * [d(x1 * w1)/dw1] = (dL/dq1) * x1",
-    ),
-    Typo(
-        "dC_dx",
-        "'Representation of NN Model - Math Story'",
-        "Instantaneous rate of change (slope) = dC/dx",
-        "dC/dw (C is a function of w)",
-    ),
-    Typo(
-        "adam_moment_names",
-        "'Adaptive learning rates + momentum' (1. ADAM)",
-        "v is the first moment, m the second, and the second moment of dE^2/dw",
-        "Kingma & Ba (next slide) call the first moment m and the second v; the second moment "
-        "averages the squared gradient (dE/dw)^2, not the derivative of E^2",
-    ),
-    Typo(
-        "model_summary",
-        "'TensorFlow 2.0 : NN Network'",
-        "Model.summary",
-        "model.summary()",
-    ),
-    Typo(
-        "tensorboard_imports",
-        "'Tensorflow Example'",
-        "os.path.join(...) and datetime.datetime.now() with only 'import tensorflow as tf'",
-        "import os and import datetime as well",
-    ),
-)
-"""Slips that need no computation (they are not in SLIDE_ERRATA and have no proof function)."""
-
-
-def erratum(erratum_id: str) -> Erratum:
-    """Look up an entry of SLIDE_ERRATA by id (ValueError listing the ids if unknown)."""
-    for entry in SLIDE_ERRATA:
-        if entry.id == erratum_id:
-            return entry
-    valid = ", ".join(e.id for e in SLIDE_ERRATA)
-    raise ValueError(f"erratum: unknown id {erratum_id!r}; valid ids are {valid}")
