@@ -1,0 +1,89 @@
+"""Tests for lapenna_labs.examples.errata: the errata list itself and the page built from it.
+
+The numbers each erratum claims are checked in test_examples.py (one ``test_erratum_<id>`` per
+entry, against PyTorch and published values). Here: every entry is complete, names a proof
+function that exists, recomputes its right value by calling that function, and the book's
+errata page renders the list by looping over it, with no entry restated by hand.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from lapenna_labs import examples as ex
+from lapenna_labs.examples import SLIDE_ERRATA, SLIDE_TYPOS
+from lapenna_labs.grading import ReferenceBlockedError, reference_blocked
+
+ERRATA_PAGE = Path(__file__).resolve().parents[1] / "book" / "errata.md"
+
+pytestmark = pytest.mark.lab4
+
+
+def proof_function(entry):
+    """The function an entry's ``proof`` names, imported from its dotted name."""
+    module, _, name = entry.proof.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def test_errata_entries_are_complete():
+    ids = [e.id for e in SLIDE_ERRATA]
+    assert len(ids) == len(set(ids))
+    for e in SLIDE_ERRATA:
+        assert e.location and e.slides_say and e.correct and e.proof
+        assert e.kind in {"value", "formula", "code"}
+    assert len({t.id for t in SLIDE_TYPOS}) == len(SLIDE_TYPOS)
+
+
+@pytest.mark.parametrize("entry", SLIDE_ERRATA, ids=lambda e: e.id)
+def test_every_proof_names_a_function_of_the_package(entry):
+    fn = proof_function(entry)
+    assert callable(fn), entry.proof
+    assert entry.proof.startswith("lapenna_labs.")
+    # the same object under its public name and in the module that defines it
+    assert fn is getattr(importlib.import_module(fn.__module__), fn.__name__)
+
+
+@pytest.mark.parametrize("entry", SLIDE_ERRATA, ids=lambda e: e.id)
+def test_every_erratum_recomputes_by_calling_its_proof(entry):
+    # With the proof function blocked, recompute must run into it: the value it prints comes
+    # from the function the entry names, not from a number typed in beside it.
+    with reference_blocked(proof_function(entry)) as attempts:
+        with pytest.raises(ReferenceBlockedError):
+            entry.recompute()
+    assert attempts
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param(e, id=e.id, marks=pytest.mark.slow if "keras" in e.proof else ())
+        for e in SLIDE_ERRATA
+    ],
+)
+def test_every_erratum_recomputes_to_one_line_of_text(entry):
+    if "keras" in entry.proof:
+        pytest.importorskip("keras")
+    text = entry.recompute()
+    assert isinstance(text, str) and text.strip() and "\n" not in text
+
+
+def test_erratum_looks_up_by_id():
+    assert ex.erratum("code_grad_w2") is next(e for e in SLIDE_ERRATA if e.id == "code_grad_w2")
+    with pytest.raises(
+        ValueError, match="erratum: unknown id 'nope'; valid ids are forward_graph_z"
+    ):
+        ex.erratum("nope")
+
+
+def test_the_errata_page_loops_over_the_list_and_restates_no_entry():
+    jupytext = pytest.importorskip("jupytext")
+    notebook = jupytext.read(ERRATA_PAGE)
+    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    assert "ex.SLIDE_ERRATA" in code and ".recompute()" in code and "ex.SLIDE_TYPOS" in code
+    restated = [
+        e.id for e in SLIDE_ERRATA + SLIDE_TYPOS if f'"{e.id}"' in code or f"'{e.id}'" in code
+    ]
+    assert restated == []
