@@ -1,4 +1,4 @@
-"""A tiny scalar autodiff (micrograd-sized) for drawing and checking computational graphs.
+"""A tiny scalar autodiff (micrograd-sized) for building and checking computational graphs.
 
 Every node is a :class:`Value`: a number plus the operation ("gate") that made it. Each
 gate knows two things only, its local forward value and its local gradient; ``backward()``
@@ -12,6 +12,10 @@ The gate patterns of the slides fall out of the local gradients:
 * **mul** swaps: each input receives the upstream gradient times the *other* input.
 * **copy** (fan-out) adds: a value used twice receives the sum of both gradients.
 * **max** routes: the larger input receives the whole gradient, the other none.
+
+:func:`as_rows` and :func:`to_table` list a graph's nodes with their values and gradients;
+:func:`lapenna_labs.plots.draw_graph` draws it. The slides' graphs are
+:func:`add_mul_example`, :func:`sigmoid_neuron_example` and :func:`gate_patterns_example`.
 
 Examples
 --------
@@ -40,8 +44,6 @@ __all__ = [
     "nodes",
     "as_rows",
     "to_table",
-    "layout",
-    "draw",
     "add_mul_example",
     "sigmoid_neuron_example",
     "gate_patterns_example",
@@ -502,181 +504,6 @@ def to_table(root: Value, digits: int = 5) -> str:
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-# -- drawing ------------------------------------------------------------------------------
-def layout(root: Value) -> dict[int, tuple[float, float]]:
-    """Left-to-right layered positions ``id(node) -> (x, y)`` for drawing the graph.
-
-    Parameters
-    ----------
-    root : Value
-        The output node.
-
-    Returns
-    -------
-    dict of int to (float, float)
-        ``x`` is the node's layer (inputs 0, each gate one more than its deepest input, the
-        output last), ``y`` its row within the layer (0 at the top, going down).
-
-    Notes
-    -----
-    Every node is then pulled right to sit just before the first gate that uses it, and each layer
-    is ordered by the mean row of the nodes feeding it (the barycentre heuristic), which
-    keeps edge crossings few for the small graphs of the course.
-    """
-    order = nodes(root)
-    layer: dict[int, int] = {}
-    for node in order:
-        layer[id(node)] = 1 + max((layer[id(c)] for c in node.children), default=-1)
-    # "As late as possible": every node sits one layer before its first consumer, so inputs
-    # and fan-out copies appear next to the gates that use them, not all at the far left.
-    consumers: dict[int, list[Value]] = {id(n): [] for n in order}
-    for node in order:
-        for child in node.children:
-            consumers[id(child)].append(node)
-    for node in reversed(order):
-        if consumers[id(node)]:
-            layer[id(node)] = min(layer[id(p)] for p in consumers[id(node)]) - 1
-    by_layer: dict[int, list[Value]] = {}
-    for node in order:
-        by_layer.setdefault(layer[id(node)], []).append(node)
-    tallest = max(len(m) for m in by_layer.values())
-
-    def centred(i: int, members: list[Value]) -> float:
-        return i + (tallest - len(members)) / 2.0
-
-    row = {id(n): centred(i, m) for m in by_layer.values() for i, n in enumerate(m)}
-
-    def mean_row(group: list[Value], default: float) -> float:
-        return sum(row[id(n)] for n in group) / len(group) if group else default
-
-    # A few barycentre sweeps (Sugiyama): order each layer by the mean row of its neighbours,
-    # left to right by inputs, then right to left by consumers.
-    layers = sorted(by_layer)
-    for _sweep in range(4):
-        passes = [(k, True) for k in layers[1:]] + [(k, False) for k in layers[-2::-1]]
-        for k, by_inputs in passes:
-            members = by_layer[k]
-
-            def key(n: Value, by_inputs: bool = by_inputs) -> float:
-                first, second = list(n.children), consumers[id(n)]
-                group = (first or second) if by_inputs else (second or first)
-                return mean_row(group, row[id(n)])
-
-            members.sort(key=key)
-            for i, node in enumerate(members):
-                row[id(node)] = centred(i, members)
-    return {id(n): (float(layer[id(n)]), row[id(n)]) for n in order}
-
-
-def draw(root: Value, ax: Any = None, *, digits: int = 2, title: str | None = None) -> Any:
-    """Draw the computational graph with each node's value and gradient (matplotlib only).
-
-    Parameters
-    ----------
-    root : Value
-        The output node; call ``root.backward()`` first to show gradients.
-    ax : matplotlib.axes.Axes, optional
-        Where to draw; a new figure sized to the graph is made if omitted.
-    digits : int, default 2
-        Decimal places shown for values and gradients.
-    title : str, optional
-        A title for the axes.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        The axes drawn on (``ax.figure`` is its figure).
-
-    Notes
-    -----
-    The layout is layered left to right (:func:`layout`): inputs on the left, the output on
-    the right, an arrow from each gate's input to the gate. Each node is a box with its name
-    and gate on top, its forward value in green and its gradient in red, the colours of the
-    slides' "forward path (green), backward path (red)". Inputs are blue boxes, gates grey,
-    the output gold.
-
-    Examples
-    --------
-    >>> g = add_mul_example()
-    >>> ax = draw(g["f"])  # doctest: +SKIP
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
-
-    if not isinstance(root, Value):
-        raise ValueError(f"draw: root must be a Value, got {type(root).__name__}")
-    order = nodes(root)
-    names = _display_names(order)
-    pos = layout(root)
-    n_layers = 1 + int(max(x for x, _ in pos.values()))
-    n_rows = 1 + int(max(y for _, y in pos.values()))
-    if ax is None:
-        fig_w = max(4.0, 1.9 * n_layers + 0.6)
-        fig_h = max(2.2, 1.15 * n_rows + 0.8)
-        _, ax = plt.subplots(figsize=(fig_w, fig_h))
-
-    x_gap, y_gap = 1.9, 1.15  # spacing in data units; boxes are 1.35 x 0.85
-    box_w, box_h = 1.35, 0.85
-
-    def xy(node: Value) -> tuple[float, float]:
-        x, y = pos[id(node)]
-        return x * x_gap, -y * y_gap
-
-    for node in order:
-        x, y = xy(node)
-        if node is root:
-            face, edge = "#fdf1c7", "#b8860b"
-        elif not node.children:
-            face, edge = "#dcebfa", "#3b6ea8"
-        else:
-            face, edge = "#eeeeee", "#666666"
-        ax.add_patch(
-            FancyBboxPatch(
-                (x - box_w / 2, y - box_h / 2),
-                box_w,
-                box_h,
-                boxstyle="round,pad=0.02,rounding_size=0.12",
-                facecolor=face,
-                edgecolor=edge,
-                linewidth=1.2,
-                zorder=2,
-            )
-        )
-        name = names[id(node)]
-        symbol = OP_SYMBOLS.get(node.op, node.op)
-        plain = not node.op or not node.label or name == symbol
-        head = name if plain else f"{name}  [{symbol}]"
-        ax.text(x, y + 0.22, head, ha="center", va="center", fontsize=9, weight="bold", zorder=3)
-        ax.text(
-            x, y - 0.02, f"{node.data:.{digits}f}", ha="center", va="center",
-            fontsize=9, color="#1a7f37", zorder=3,
-        )  # fmt: skip
-        ax.text(
-            x, y - 0.24, f"\u2207 {node.grad:.{digits}f}", ha="center", va="center",
-            fontsize=9, color="#c0392b", zorder=3,
-        )  # fmt: skip
-
-    for node in order:
-        for child in node.children:
-            (x0, y0), (x1, y1) = xy(child), xy(node)
-            ax.annotate(
-                "",
-                xy=(x1 - box_w / 2, y1),
-                xytext=(x0 + box_w / 2, y0),
-                arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 1.0,
-                            "shrinkA": 1, "shrinkB": 1},
-                zorder=1,
-            )  # fmt: skip
-
-    ax.set_xlim(-box_w / 2 - 0.2, (n_layers - 1) * x_gap + box_w / 2 + 0.2)
-    ax.set_ylim(-(n_rows - 1) * y_gap - box_h / 2 - 0.2, box_h / 2 + 0.2)
-    ax.set_aspect("equal")
-    ax.axis("off")
-    if title:
-        ax.set_title(title)
-    return ax
 
 
 # -- the slides' examples -----------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -20,16 +19,12 @@ from lapenna_labs.graph import (
     add_mul_example,
     as_rows,
     copy,
-    draw,
     gate_patterns_example,
-    layout,
     maximum,
     nodes,
     sigmoid_neuron_example,
     to_table,
 )
-
-matplotlib.use("Agg")
 
 pytestmark = pytest.mark.lab4
 
@@ -281,57 +276,6 @@ def test_unlabelled_nodes_get_unique_names():
     assert len(names) == len(set(names))
 
 
-# -- drawing -------------------------------------------------------------------------------
-def test_layout_is_left_to_right():
-    g = sigmoid_neuron_example(expanded=True)
-    pos = layout(g["output"])
-    for n in nodes(g["output"]):
-        for c in n.children:
-            assert pos[id(c)][0] < pos[id(n)][0]
-    # no two nodes on the same spot
-    assert len(set(pos.values())) == len(pos)
-
-
-@pytest.mark.parametrize("expanded", [False, True])
-def test_draw_shows_every_node_with_value_and_gradient(expanded):
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyBboxPatch
-
-    g = sigmoid_neuron_example(expanded=expanded)
-    root = g["output"]
-    ax = draw(root, title="sigmoid neuron")
-    try:
-        all_nodes = nodes(root)
-        boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
-        assert len(boxes) == len(all_nodes)
-        from matplotlib.text import Annotation
-
-        texts = [t.get_text() for t in ax.texts if not isinstance(t, Annotation)]
-        # three text lines per node: name, value, gradient
-        assert len(texts) == 3 * len(all_nodes)
-        for label in ("w0", "x0", "w1", "x1", "w2", "s3"):
-            assert sum(t.startswith(label) for t in texts) == 1
-        assert "0.73" in texts  # the output's value
-        assert sum("-0.59" in t for t in texts) == 1  # dL/dx1
-        edges = sum(len(n.children) for n in all_nodes)
-        annotations = [t for t in ax.texts if isinstance(t, Annotation)]
-        assert len(annotations) == edges
-        assert ax.get_title() == "sigmoid neuron"
-    finally:
-        plt.close(ax.figure)
-
-
-def test_draw_uses_the_given_axes():
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots()
-    try:
-        out = draw(gate_patterns_example()["f"], ax=ax)
-        assert out is ax
-    finally:
-        plt.close(fig)
-
-
 # -- bad input -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("make", "message"),
@@ -348,7 +292,6 @@ def test_draw_uses_the_given_axes():
         (lambda: Value(-2.0) ** 0.5, "Value.__pow__: negative base"),
         (lambda: copy(Value(1.0), 0), "copy: n must be a positive integer"),
         (lambda: copy(1.0), "copy: v must be a Value"),
-        (lambda: draw(3.0), "draw: root must be a Value"),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(make, message):

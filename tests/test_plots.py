@@ -1,4 +1,8 @@
-"""Tests for lapenna_labs.plots: the figures carry the data, labels and scales they claim."""
+"""Tests for lapenna_labs.plots: the figures carry the data, labels and scales they claim.
+
+The graph drawings are checked against the graph itself: one box per node, three text lines per
+box (name, value, gradient), one arrow per edge, and inputs left of the gates they feed.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import FancyBboxPatch  # noqa: E402
+from matplotlib.text import Annotation  # noqa: E402
 
-from lapenna_labs.plots import plot_gflops, plot_roofline, plot_training_history  # noqa: E402
+from lapenna_labs.graph import gate_patterns_example, nodes, sigmoid_neuron_example  # noqa: E402
+from lapenna_labs.plots import (  # noqa: E402
+    draw_graph,
+    graph_layout,
+    plot_gflops,
+    plot_roofline,
+    plot_training_history,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -166,3 +179,47 @@ class TestPlotTrainingHistory:
     def test_bad_history(self, history, match):
         with pytest.raises(ValueError, match=f"plot_training_history: .*{match}"):
             plot_training_history(history)
+
+
+@pytest.mark.lab4
+class TestDrawGraph:
+    def test_layout_is_left_to_right(self):
+        g = sigmoid_neuron_example(expanded=True)
+        pos = graph_layout(g["output"])
+        for n in nodes(g["output"]):
+            for c in n.children:
+                assert pos[id(c)][0] < pos[id(n)][0]
+        # no two nodes on the same spot
+        assert len(set(pos.values())) == len(pos)
+
+    @pytest.mark.parametrize("expanded", [False, True])
+    def test_shows_every_node_with_value_and_gradient(self, expanded):
+        g = sigmoid_neuron_example(expanded=expanded)
+        root = g["output"]
+        fig = draw_graph(root, title="sigmoid neuron")
+        assert isinstance(fig, Figure)
+        ax = fig.axes[0]
+        all_nodes = nodes(root)
+        boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+        assert len(boxes) == len(all_nodes)
+        texts = [t.get_text() for t in ax.texts if not isinstance(t, Annotation)]
+        # three text lines per node: name, value, gradient
+        assert len(texts) == 3 * len(all_nodes)
+        for label in ("w0", "x0", "w1", "x1", "w2", "s3"):
+            assert sum(t.startswith(label) for t in texts) == 1
+        assert "0.73" in texts  # the output's value
+        assert sum("-0.59" in t for t in texts) == 1  # dL/dx1
+        edges = sum(len(n.children) for n in all_nodes)
+        annotations = [t for t in ax.texts if isinstance(t, Annotation)]
+        assert len(annotations) == edges
+        assert ax.get_title() == "sigmoid neuron"
+
+    def test_uses_the_given_axes(self):
+        fig, ax = plt.subplots()
+        assert draw_graph(gate_patterns_example()["f"], ax=ax) is fig
+        assert len(fig.axes) == 1 and ax.patches
+
+    @pytest.mark.parametrize("draw", [draw_graph, graph_layout])
+    def test_bad_root(self, draw):
+        with pytest.raises(ValueError, match=f"{draw.__name__}: root must be a Value, got float"):
+            draw(3.0)
