@@ -22,6 +22,17 @@ from .devices import _read_cpuinfo
 
 __all__ = ["PEAK_GFLOPS", "CpuPeakEstimate", "cpu_peak_estimate", "lookup_gpu_peak"]
 
+# The H100 SXM5 and the H200 SXM share the Hopper chip and its clocks, so their compute rates
+# are one set of figures (dense GFLOP/s, as in PEAK_GFLOPS); only the memory differs.
+_HOPPER_SXM_RATES = {
+    "fp64": 34_000.0,
+    "fp64_tensor": 67_000.0,
+    "fp32": 67_000.0,
+    "tf32_tensor": 494_500.0,
+    "fp16_tensor": 989_500.0,
+    "bf16_tensor": 989_500.0,
+}
+
 #: Vendor peak figures for GPUs a student meets (Colab: T4, L4, A100; clusters: P100, V100,
 #: H100, H200), all **dense** GFLOP/s (NVIDIA's Ampere/Ada/Hopper datasheets print tensor-core
 #: rates "with sparsity", twice the dense rate; those are halved here) and memory bandwidth
@@ -101,12 +112,7 @@ PEAK_GFLOPS: dict[str, dict[str, Any]] = {
     },
     "H100": {
         "variant": "H100 SXM5 80 GB HBM3 (Hopper)",
-        "fp64": 34_000.0,
-        "fp64_tensor": 67_000.0,
-        "fp32": 67_000.0,
-        "tf32_tensor": 494_500.0,
-        "fp16_tensor": 989_500.0,
-        "bf16_tensor": 989_500.0,
+        **_HOPPER_SXM_RATES,
         "bandwidth_gbs": 3_350.0,
         "notes": "Datasheet sparse rates: TF32 989,000, FP16/BF16 1,979,000 (halved here). "
         "PCIe variant: FP64 26,000, FP64 tensor 51,000, FP32 51,000, 2,000 GB/s.",
@@ -114,12 +120,7 @@ PEAK_GFLOPS: dict[str, dict[str, Any]] = {
     },
     "H200": {
         "variant": "H200 SXM 141 GB HBM3e (Hopper)",
-        "fp64": 34_000.0,
-        "fp64_tensor": 67_000.0,
-        "fp32": 67_000.0,
-        "tf32_tensor": 494_500.0,
-        "fp16_tensor": 989_500.0,
-        "bf16_tensor": 989_500.0,
+        **_HOPPER_SXM_RATES,
         "bandwidth_gbs": 4_800.0,
         "notes": "The H100 SXM's chip and clocks with more, faster memory: the same compute, "
         "4.8 TB/s instead of 3.35. Datasheet sparse rates: TF32 989,000, FP16/BF16 1,979,000 "
