@@ -13,9 +13,11 @@ nbgrader metadata on its cell headers (see the lab authoring format). This scrip
 3. copies the result to ``labs/labNN.ipynb``, the student version that is committed and that
    Colab opens from the repository.
 
-Everything it writes is deterministic (cell ids, metadata, JSON layout), so a rebuild of
-unchanged sources gives identical files and ``tests/test_labs_pipeline.py`` can detect stale
-student versions. Never edit the generated notebooks by hand.
+Which labs exist is for ``autograder/labs.py`` to say; nbgrader runs through
+``autograder/course.py``. Everything this writes is deterministic (cell ids, metadata, JSON
+layout), so a rebuild of unchanged sources gives identical files and
+``tests/test_labs_pipeline.py`` can detect stale student versions. Never edit the generated
+notebooks by hand.
 
 Usage::
 
@@ -28,10 +30,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,12 @@ import jupytext
 import nbformat
 
 REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # run as `python autograder/build_labs.py`: import the package
+    sys.path[0] = str(REPO)
+
+from autograder import labs as course_labs  # noqa: E402
+from autograder.course import run_nbgrader  # noqa: E402
+
 DEFAULT_URL = "https://github.com/lapenna-course/lapenna"
 DEFAULT_BRANCH = "main"
 COLAB_SETUP_ID = "colab_setup"
@@ -173,52 +179,26 @@ def student_notebook(released: Any) -> Any:
     return nb
 
 
-def nbgrader_cmd() -> list[str]:
-    """How to run nbgrader with the Python that runs this script."""
-    exe = Path(sys.executable).with_name("nbgrader")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "nbgrader"]
-
-
-def nbgrader_env(**extra: str) -> dict[str, str]:
-    """The environment for nbgrader: this Python's bin first on PATH (nbgrader runs ``alembic``
-    from PATH), TensorFlow quiet, and GPU parts skipped so grading is the same everywhere."""
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    env.setdefault("LAPENNA_FORCE_CPU", "1")
-    env.setdefault("LAPENNA_GRADING", "1")
-    env.update(extra)
-    return env
-
-
 def build(root: Path, labs_dir: Path, labs: list[str], config: Path) -> list[Path]:
     """Build the given labs of the course at ``root``; return the student notebooks written."""
     url, branch = repository(config)
-    scripts = sorted((root / "notebooks").glob("lab*.py"))
-    if labs:
-        scripts = [s for s in scripts if s.stem in labs]
-        missing = set(labs) - {s.stem for s in scripts}
-        if missing:
-            raise SystemExit(f"build_labs: no master script for {sorted(missing)}")
-    if not scripts:
+    known = course_labs.lab_ids(root / "notebooks")
+    missing = sorted(set(labs) - set(known))
+    if missing:
+        raise SystemExit(f"build_labs: no master script for {missing}")
+    chosen = [lab for lab in known if lab in labs] if labs else known
+    if not chosen:
         raise SystemExit(f"build_labs: no lab scripts in {root / 'notebooks'}")
-    for script in scripts:
-        lab = script.stem
+    for lab in chosen:
         shutil.rmtree(root / "source" / lab, ignore_errors=True)
-        write_notebook(master_notebook(script, url, branch), root / "source" / lab / f"{lab}.ipynb")
+        master = master_notebook(course_labs.lab_script(root / "notebooks", lab), url, branch)
+        write_notebook(master, root / "source" / lab / f"{lab}.ipynb")
         shutil.rmtree(root / "release" / lab, ignore_errors=True)
     # nbgrader globs the assignment id; one call (one start-up) for all labs.
-    pattern = scripts[0].stem if len(scripts) == 1 else "lab[0-9][0-9]"
-    subprocess.run(
-        [*nbgrader_cmd(), "generate_assignment", pattern, "--force", "--log-level=WARN"],
-        cwd=root,
-        env=nbgrader_env(),
-        check=True,
-    )
+    pattern = chosen[0] if len(chosen) == 1 else course_labs.NBGRADER_GLOB
+    run_nbgrader(root, "generate_assignment", pattern, "--force")
     written = []
-    for script in scripts:
-        lab = script.stem
+    for lab in chosen:
         released = nbformat.read(root / "release" / lab / f"{lab}.ipynb", as_version=4)
         target = labs_dir / f"{lab}.ipynb"
         write_notebook(student_notebook(released), target)

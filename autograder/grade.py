@@ -2,93 +2,77 @@
 
 ``make grade LAB=lab03`` runs::
 
-    python autograder/grade.py lab03
+    python autograder/grade.py lab03 --jobs N
 
-Submissions are ``autograder/submitted/<student>/<lab>/<lab>.ipynb``. The steps, each a real
-nbgrader command run in the course root:
+Submissions are ``autograder/submitted/<student>/<lab>/<lab>.ipynb``. :func:`grade_lab` runs
+the steps, each a real nbgrader command in the course root:
 
 1. ``nbgrader generate_assignment <lab>``: records the master's graded cells in the gradebook
    (``autograder/gradebook.db``, which is not committed; this makes a fresh clone gradeable);
-2. the autograde, by :func:`parallel.grade_all`: ``JOBS`` submissions at once (default: all
+2. the autograde, by ``scheduling.grade_all``: ``JOBS`` submissions at once (default: all
    cores), each by ``nbgrader autograde`` in a scratch copy of the course with its kernel in the
-   bubblewrap sandbox (``sandbox.py``: no network, read-only system, resource limits, an
-   unprivileged user), every grade merged into the one gradebook by this process alone;
+   bubblewrap sandbox (``autograder/sandbox/``: no network, read-only system, resource limits,
+   an unprivileged user), every grade merged into the one gradebook by this process alone;
    hostile and broken submissions get zero for the affected parts and a reason; unchanged
    submissions are skipped on a re-run (``--force`` re-grades). ``--serial`` runs nbgrader's
-   own serial ``autograde`` (one call for the class, no sandbox) instead. The per-cell timeout
-   and the per-notebook limit come from ``nbgrader_config.py``;
+   own serial ``autograde`` (one call for the class, no sandbox: :func:`autograde`) instead.
+   The per-cell timeout and the per-notebook limit come from ``nbgrader_config.py``;
 3. ``nbgrader generate_feedback <lab>``: one HTML per student, in
    ``autograder/feedback/<student>/<lab>/<lab>.html``, with hidden tests and anything that could
-   quote them removed (``lapenna_nbgrader.HideHiddenTests``); this script then checks every
-   feedback file for hidden-test lines and refuses to leave a leaking one;
-4. the grades: ``autograder/grades_<lab>.csv`` with ``student,lab,score,max_score,reason``
-   (``--serial``: without ``reason``), a table and the grading report on stdout, and one line
-   per submission in ``autograder/grading_<lab>.log``.
+   quote them removed (``lapenna_nbgrader.HideHiddenTests``); :func:`check_feedback` then checks
+   every feedback file for hidden-test lines and refuses to leave a leaking one;
+4. the grades: ``autograder/grades_<lab>.csv`` with ``student,lab,score,max_score,reason``, a
+   table on stdout, and (parallel) the grading report and one line per submission in
+   ``autograder/grading_<lab>.log``.
 
 ``python autograder/grade.py --demo`` does the same for the bundled example submissions
 (``autograder/demo/``) in a temporary copy of the course, prints the table and compares
-it with ``autograder/demo/expected_scores.json``.
-
-The steps are functions (:func:`autograde`, :func:`generate_feedback`, :func:`collect_grades`,
-:func:`check_feedback`) so that parallel grading or a sandbox can later replace one of them.
+it with ``autograder/demo/expected_scores.json``. ``--help`` lists every option.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import html
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+if __package__ in (None, ""):  # run as `python autograder/grade.py`: import the package instead
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from build_labs import nbgrader_cmd, nbgrader_env  # noqa: E402
+from autograder import course, labs, report  # noqa: E402
+from autograder.course import COURSE_FILES, run_nbgrader  # noqa: E402
+from autograder.gradebook import Grade, collect_grades  # noqa: E402
+from autograder.sandbox.settings import GiB, SandboxSettings  # noqa: E402
+from autograder.scheduling import Options, grade_all  # noqa: E402
 
-COURSE_FILES = ("nbgrader_config.py", "lapenna_nbgrader.py")
-
-
-@dataclass(frozen=True)
-class Grade:
-    """One student's result for one lab."""
-
-    student: str
-    lab: str
-    score: float
-    max_score: float
-
-
-def run_nbgrader(
-    root: Path, *args: str, timeout: float | None = None, log_level: str = "WARN"
-) -> None:
-    """Run one nbgrader command in the course root; raise if it fails."""
-    cmd = [*nbgrader_cmd(), *args, f"--log-level={log_level}"]
-    result = subprocess.run(cmd, cwd=root, env=nbgrader_env(), timeout=timeout)
-    if result.returncode != 0:
-        raise SystemExit(f"grade: `nbgrader {' '.join(args)}` failed (exit {result.returncode})")
-
-
-def students_with(root: Path, lab: str) -> list[str]:
-    """Students who submitted ``lab`` (a notebook in ``submitted/<student>/<lab>/``)."""
-    submitted = root / "submitted"
-    if not submitted.is_dir():
-        return []
-    return sorted(
-        d.name for d in submitted.iterdir() if (d / lab).is_dir() and any((d / lab).glob("*.ipynb"))
-    )
+HERE = Path(__file__).resolve().parent  # the course root
+# The workflow's names, including what it uses from the course (the pipeline tests reach
+# COURSE_FILES, run_nbgrader and collect_grades through this module).
+__all__ = [
+    "COURSE_FILES",
+    "Grade",
+    "autograde",
+    "check_feedback",
+    "collect_grades",
+    "demo",
+    "generate_feedback",
+    "grade_lab",
+    "hidden_test_lines",
+    "leaked_lines",
+    "main",
+    "run_nbgrader",
+]
 
 
 def autograde(root: Path, lab: str, cell_timeout: int | None = None) -> None:
-    """Register the master, then autograde every submission of ``lab`` in one nbgrader call."""
+    """Register the master, then autograde every submission of ``lab`` in one nbgrader call
+    (nbgrader's own serial grader: no sandbox, no per-submission limit)."""
     run_nbgrader(root, "generate_assignment", lab, "--force")
     extra = []
     if cell_timeout is not None:
@@ -161,140 +145,55 @@ def check_feedback(root: Path, lab: str, students: list[str]) -> None:
         )
 
 
-def collect_grades(root: Path, lab: str, students: list[str]) -> list[Grade]:
-    """Scores from the gradebook; a student whose notebook could not be graded gets 0."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    grades = []
-    db_url = "sqlite:///" + str(root / "gradebook.db")
-    with Gradebook(db_url, course_id="lapenna") as gb:
-        max_score = gb.find_assignment(lab).max_score
-        for student in students:
-            try:
-                submission = gb.find_submission(lab, student)
-            except MissingEntry:
-                grades.append(Grade(student, lab, 0.0, max_score))
-                continue
-            grades.append(Grade(student, lab, float(submission.score), float(max_score)))
-    return grades
-
-
-def write_csv(grades: list[Grade], path: Path) -> None:
-    """``student,lab,score,max_score``: one row per student, for an LMS upload."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student", "lab", "score", "max_score"])
-        for g in grades:
-            writer.writerow([g.student, g.lab, f"{g.score:g}", f"{g.max_score:g}"])
-
-
-def format_table(grades: list[Grade]) -> str:
-    """The grades as an aligned text table."""
-    width = max([len("student"), *(len(g.student) for g in grades)])
-    rows = [f"{'student':<{width}}  lab    score  max"]
-    rows += [f"{g.student:<{width}}  {g.lab}  {g.score:5g}  {g.max_score:g}" for g in grades]
-    return "\n".join(rows)
-
-
-@dataclass
-class GradeOptions:
-    """How ``make grade`` runs (see :mod:`parallel` and :mod:`sandbox` for every limit)."""
-
-    cell_timeout: int | None = None
-    jobs: int = 0  # 0: all cores
-    serial: bool = False  # nbgrader's own serial autograde, unsandboxed (for comparison)
-    force: bool = False  # re-grade unchanged submissions too
-    require_sandbox: bool = False
-    notebook_timeout: int | None = None
-    submission_timeout: float = 900.0
-    settings: Any = None  # sandbox.SandboxSettings (None: defaults)
-    progress: bool = True
-
-
 def grade_lab(
     root: Path,
     lab: str,
+    options: Options | None = None,
+    *,
+    serial: bool = False,
     csv_path: Path | None = None,
-    cell_timeout: int | None = None,
-    options: GradeOptions | None = None,
 ) -> list[Grade]:
-    """The whole workflow for one lab; returns the grades.
+    """The whole workflow for one lab (see the module docstring); returns the grades.
 
     By default the submissions are graded concurrently, each in the sandbox
-    (:func:`parallel.grade_all`); ``options.serial`` runs nbgrader's own serial ``autograde``.
+    (``scheduling.grade_all`` with ``options``); ``serial`` runs nbgrader's own serial
+    ``autograde`` instead (only ``options.cell_timeout`` applies).
     """
-    import parallel
-    from sandbox import SandboxSettings
-
-    options = options or GradeOptions(cell_timeout=cell_timeout)
-    if cell_timeout is not None:
-        options.cell_timeout = cell_timeout
+    options = options or Options()
     if not (root / "source" / lab / f"{lab}.ipynb").exists():
         raise SystemExit(f"grade: no master {root / 'source' / lab}; run `make labs` first")
-    students = parallel.students_of(root, lab)
-    if not students:
+    class_list = course.students(root, lab)
+    if not class_list:
         raise SystemExit(
             f"grade: no submissions of {lab}: put them in {root / 'submitted'}/<student>/{lab}/"
         )
-    csv_path = csv_path or root / f"grades_{lab}.csv"
-    if options.serial:
-        students = students_with(root, lab)
+    if serial:
         autograde(root, lab, options.cell_timeout)
-        generate_feedback(root, lab)
-        check_feedback(root, lab, students)
-        grades = collect_grades(root, lab, students)
-        write_csv(grades, csv_path)
-        return grades
-    run_nbgrader(root, "generate_assignment", lab, "--force")  # the master, in the gradebook
-    results = parallel.grade_all(
-        root,
-        lab,
-        parallel.Options(
-            jobs=options.jobs,
-            cell_timeout=options.cell_timeout,
-            notebook_timeout=options.notebook_timeout,
-            submission_timeout=options.submission_timeout,
-            settings=options.settings or SandboxSettings(),
-            require_sandbox=options.require_sandbox,
-            force=options.force,
-            progress=options.progress,
-        ),
-    )
+        grades = collect_grades(root, lab, class_list)
+    else:
+        run_nbgrader(root, "generate_assignment", lab, "--force")  # the master, in the gradebook
+        grades = grade_all(root, lab, options)
     generate_feedback(root, lab)
-    check_feedback(root, lab, students)
-    parallel.write_csv(results, csv_path)
-    print(parallel.format_table(results))
-    print(parallel.summary(root, lab, results, options.jobs or os.cpu_count() or 1))
-    return [Grade(r.student, r.lab, r.score, r.max_score) for r in results]
+    check_feedback(root, lab, class_list)
+    report.write_csv(grades, csv_path or root / f"grades_{lab}.csv")
+    print(report.format_table(grades))
+    if not serial:
+        print(report.summary(root, lab, grades))
+    return grades
 
 
-def copy_course(root: Path, dest: Path) -> Path:
-    """A fresh course at ``dest`` with the masters and the configuration of ``root``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in COURSE_FILES:
-        shutil.copy2(root / name, dest / name)
-    shutil.copytree(root / "source", dest / "source", dirs_exist_ok=True)
-    return dest
-
-
-def demo(
-    root: Path, workdir: Path | None, cell_timeout: int | None, options: GradeOptions | None = None
-) -> int:
+def demo(root: Path, workdir: Path | None, options: Options, serial: bool = False) -> int:
     """Grade the bundled demo submissions in a copy of the course; 0 if the scores are right."""
     demo_dir = root / "demo"
     expected = json.loads((demo_dir / "expected_scores.json").read_text())
     lab = expected["lab"]
     work = Path(workdir or tempfile.mkdtemp(prefix="lapenna-grade-demo-"))
-    course = copy_course(root, work / "autograder")
+    demo_course = course.copy_course(root, work / "autograder")
     for student in expected["scores"]:
-        shutil.copytree(demo_dir / student, course / "submitted" / student, dirs_exist_ok=True)
-    options = options or GradeOptions()
-    grades = grade_lab(course, lab, cell_timeout=cell_timeout, options=options)
-    if options.serial:
-        print(format_table(grades))
-    print(f"\nfeedback: {course / 'feedback'}/<student>/{lab}/{lab}.html")
-    print(f"grades:   {course / f'grades_{lab}.csv'}")
+        shutil.copytree(demo_dir / student, demo_course / "submitted" / student, dirs_exist_ok=True)
+    grades = grade_lab(demo_course, lab, options, serial=serial)
+    print(f"\nfeedback: {demo_course / 'feedback'}/<student>/{lab}/{lab}.html")
+    print(f"grades:   {demo_course / f'grades_{lab}.csv'}")
     wrong = [g for g in grades if abs(g.score - expected["scores"][g.student]) > 1e-9]
     for g in wrong:
         print(
@@ -303,16 +202,7 @@ def demo(
     return 1 if wrong else 0
 
 
-def _default_jobs() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def main(argv: list[str] | None = None) -> int:
-    from sandbox import GiB, SandboxSettings
-
     defaults = SandboxSettings()
     parser = argparse.ArgumentParser(description="Autograde one lab (see the module docstring).")
     parser.add_argument("lab", nargs="?", help="the lab to grade, e.g. lab03")
@@ -326,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=int(os.environ.get("JOBS") or 0) or _default_jobs(),
+        default=int(os.environ.get("JOBS") or 0) or course.usable_cores(),
         help="submissions graded at once (default: $JOBS, else all cores)",
     )
     parser.add_argument(
@@ -351,26 +241,23 @@ def main(argv: list[str] | None = None) -> int:
         memory_bytes=int(args.memory_gb * GiB),
         max_processes=args.max_processes,
         network=args.allow_network,
-        threads=max(1, _default_jobs() // max(1, args.jobs)),
+        threads=max(1, course.usable_cores() // max(1, args.jobs)),
         require_bwrap=args.require_sandbox,
     )
-    options = GradeOptions(
-        cell_timeout=args.cell_timeout,
+    options = Options(
         jobs=args.jobs,
-        serial=args.serial,
-        force=args.force,
-        require_sandbox=args.require_sandbox,
+        cell_timeout=args.cell_timeout,
         notebook_timeout=args.notebook_timeout,
         submission_timeout=args.submission_timeout,
         settings=settings,
+        require_sandbox=args.require_sandbox,
+        force=args.force,
     )
     if args.demo:
-        return demo(root, args.workdir, args.cell_timeout, options)
-    if not args.lab or not re.fullmatch(r"lab\d\d", args.lab):
+        return demo(root, args.workdir, options, serial=args.serial)
+    if not args.lab or not labs.is_lab_id(args.lab):
         parser.error("give the lab to grade, e.g. `make grade LAB=lab03`")
-    grades = grade_lab(root, args.lab, args.csv, args.cell_timeout, options)
-    if args.serial:
-        print(format_table(grades))
+    grade_lab(root, args.lab, options, serial=args.serial, csv_path=args.csv)
     print(f"\nwrote {args.csv or root / f'grades_{args.lab}.csv'}")
     print(f"feedback in {root / 'feedback'}/<student>/{args.lab}/")
     return 0

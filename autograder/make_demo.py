@@ -32,6 +32,11 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+if __package__ in (None, ""):  # run as `python autograder/make_demo.py`: import the package
+    sys.path[0] = str(REPO)
+
+from autograder.intake import grade_id  # noqa: E402
+
 LAB = "lab01"
 
 # student -> (list of (answer grade_id, old text, new text), test grade_ids expected to fail)
@@ -76,10 +81,6 @@ MUTATIONS: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
 }
 
 
-def _grade_id(cell: Any) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
 def solution_text(source: str) -> str:
     """The master's answer cell as a student would hand it in: the solution, no markers."""
     lines = [
@@ -93,13 +94,13 @@ def solution_text(source: str) -> str:
 def filled_notebook(student_nb: Any, master_nb: Any) -> Any:
     """The student version with every answer cell replaced by the master's solution."""
     solutions = {
-        _grade_id(c): solution_text(c.source)
+        grade_id(c): solution_text(c.source)
         for c in master_nb.cells
         if c.get("metadata", {}).get("nbgrader", {}).get("solution")
     }
     nb = copy.deepcopy(student_nb)
     for cell in nb.cells:
-        gid = _grade_id(cell)
+        gid = grade_id(cell)
         if gid in solutions:
             cell.source = solutions[gid]
     return nb
@@ -109,7 +110,7 @@ def mutate(nb: Any, changes: list[tuple[str, str, str]]) -> Any:
     """Apply text replacements to answer cells; each must match exactly once."""
     nb = copy.deepcopy(nb)
     for gid, old, new in changes:
-        cell = next(c for c in nb.cells if _grade_id(c) == gid)
+        cell = next(c for c in nb.cells if grade_id(c) == gid)
         if cell.source.count(old) != 1:
             raise SystemExit(f"make_demo: {old!r} not found once in answer cell {gid!r}")
         cell.source = cell.source.replace(old, new)
@@ -119,7 +120,7 @@ def mutate(nb: Any, changes: list[tuple[str, str, str]]) -> Any:
 def points(master_nb: Any) -> dict[str, float]:
     """grade_id -> points of every graded cell of the master."""
     return {
-        _grade_id(c): float(c.metadata["nbgrader"].get("points", 0))
+        grade_id(c): float(c.metadata["nbgrader"].get("points", 0))
         for c in master_nb.cells
         if c.get("metadata", {}).get("nbgrader", {}).get("grade")
     }

@@ -5,11 +5,11 @@ submission (``autograder/demo/<kind>/``: complete, partly wrong, raising, loopin
 calling the reference), so 100 submissions of lab01 by default, each in its own course copy:
 
 * **serial**: ``nbgrader generate_assignment`` then one ``nbgrader autograde`` for the whole
-  class (:func:`grade.autograde`, what ``make grade`` did before the parallel grader), kernels
+  class (``autograder.grade.autograde``, what ``grade.py --serial`` runs), kernels
   unsandboxed;
-* **parallel**: :func:`parallel.grade_all` with ``--jobs`` workers (default: all cores), each
-  submission graded by nbgrader in a scratch course with its kernel in the bubblewrap
-  sandbox (``autograder/sandbox.py``), merged into the one gradebook.
+* **parallel**: ``autograder.scheduling.grade_all`` with ``--jobs`` workers (default: all
+  cores), each submission graded by nbgrader in a scratch course with its kernel in the
+  bubblewrap sandbox (``autograder/sandbox/``), merged into the one gradebook.
 
 Both use the same per-cell timeout (``--cell-timeout``, default 10 s: the looping submission
 spends it once per copy in either grader). Reported: wall time, submissions per minute, the
@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -38,6 +37,13 @@ from pathlib import Path
 from typing import Any
 
 import _common
+
+sys.path.insert(0, str(_common.REPO))
+
+from autograder import course, gradebook, scheduling  # noqa: E402
+from autograder.grade import autograde  # noqa: E402
+from autograder.sandbox.launcher import sandbox_status  # noqa: E402
+from autograder.sandbox.settings import SandboxSettings  # noqa: E402
 
 AUTOGRADER = _common.REPO / "autograder"
 
@@ -55,41 +61,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.copies < 1:
         p.error("--copies must be positive")
-    if args.jobs == 0:
-        try:
-            args.jobs = len(os.sched_getaffinity(0))
-        except AttributeError:
-            args.jobs = os.cpu_count() or 1
+    args.jobs = args.jobs or course.usable_cores()
     return args
 
 
-def make_class(dest: Path, copies: int, grade_mod: Any) -> tuple[str, dict[str, float]]:
+def make_class(dest: Path, copies: int) -> tuple[str, dict[str, float]]:
     """A course copy at ``dest`` with ``copies`` copies of every demo submission.
 
     Returns the lab and ``{student: expected score}``.
     """
     expected = json.loads((AUTOGRADER / "demo" / "expected_scores.json").read_text())
     lab = expected["lab"]
-    course = grade_mod.copy_course(AUTOGRADER, dest)
+    root = course.copy_course(AUTOGRADER, dest)
     if (AUTOGRADER / "release").is_dir():
-        shutil.copytree(AUTOGRADER / "release", course / "release", dirs_exist_ok=True)
+        shutil.copytree(AUTOGRADER / "release", root / "release", dirs_exist_ok=True)
     wanted = {}
     for kind, score in expected["scores"].items():
         for i in range(copies):
             student = f"{kind}_{i:02d}"
             shutil.copytree(
-                AUTOGRADER / "demo" / kind, course / "submitted" / student, dirs_exist_ok=True
+                AUTOGRADER / "demo" / kind, root / "submitted" / student, dirs_exist_ok=True
             )
             wanted[student] = float(score)
     return lab, wanted
 
 
-def run_serial(course: Path, lab: str, cell_timeout: int, grade_mod: Any) -> dict[str, Any]:
+def run_serial(root: Path, lab: str, cell_timeout: int) -> dict[str, Any]:
     t0 = time.perf_counter()
-    grade_mod.autograde(course, lab, cell_timeout)
+    autograde(root, lab, cell_timeout)
     seconds = time.perf_counter() - t0
-    students = grade_mod.students_with(course, lab)
-    grades = grade_mod.collect_grades(course, lab, students)
+    grades = gradebook.collect_grades(root, lab, course.students(root, lab))
     return {
         "seconds": seconds,
         "scores": {g.student: g.score for g in grades},
@@ -98,19 +99,11 @@ def run_serial(course: Path, lab: str, cell_timeout: int, grade_mod: Any) -> dic
     }
 
 
-def run_parallel(
-    course: Path, lab: str, cell_timeout: int, jobs: int, grade_mod: Any, parallel_mod: Any
-) -> dict[str, Any]:
-    sandboxed, description = parallel_mod.sandbox_status()
-    from sandbox import SandboxSettings  # autograder/sandbox.py
-
+def run_parallel(root: Path, lab: str, cell_timeout: int, jobs: int) -> dict[str, Any]:
+    sandboxed, description = sandbox_status()
     # as `make grade` sets them (grade.py main): the cores are shared among the JOBS kernels
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    threads = max(1, cores // max(1, jobs))
-    options = parallel_mod.Options(
+    threads = max(1, course.usable_cores() // max(1, jobs))
+    options = scheduling.Options(
         jobs=jobs,
         cell_timeout=cell_timeout,
         force=True,
@@ -120,13 +113,13 @@ def run_parallel(
     stderr = io.StringIO()
     t0 = time.perf_counter()
     # the course gradebook must know the assignment before grades are merged into it
-    grade_mod.run_nbgrader(course, "generate_assignment", lab, "--force")
+    course.run_nbgrader(root, "generate_assignment", lab, "--force")
     with contextlib.redirect_stderr(stderr):
-        results = parallel_mod.grade_all(course, lab, options)
+        results = scheduling.grade_all(root, lab, options)
     seconds = time.perf_counter() - t0
-    students = grade_mod.students_with(course, lab)
     try:
-        book = {g.student: g.score for g in grade_mod.collect_grades(course, lab, students)}
+        graded = gradebook.collect_grades(root, lab, course.students(root, lab))
+        book = {g.student: g.score for g in graded}
     except Exception as exc:  # noqa: BLE001  (report, do not hide, a gradebook problem)
         book = {"error": repr(exc)}
     return {
@@ -140,7 +133,7 @@ def run_parallel(
         "kernel_blas_threads": threads,
         "sandboxed": sandboxed,
         "what": (
-            f"nbgrader generate_assignment + parallel.grade_all(jobs={jobs}): nbgrader "
+            f"nbgrader generate_assignment + scheduling.grade_all(jobs={jobs}): nbgrader "
             "autograde per submission in a scratch course, kernel sandboxed"
         ),
         "log_tail": stderr.getvalue()[-1500:],
@@ -148,25 +141,19 @@ def run_parallel(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    sys.path.insert(0, str(AUTOGRADER))
-    import grade as grade_mod  # noqa: E402  (autograder/grade.py)
-    import parallel as parallel_mod  # noqa: E402  (autograder/parallel.py)
-
     work = Path(args.workdir or tempfile.mkdtemp(prefix="lapenna-grading-bench-"))
     load_before = _common.load()
     try:
-        lab, expected = make_class(work / "serial" / "autograder", args.copies, grade_mod)
-        make_class(work / "parallel" / "autograder", args.copies, grade_mod)
+        lab, expected = make_class(work / "serial" / "autograder", args.copies)
+        make_class(work / "parallel" / "autograder", args.copies)
         order = ["serial", "parallel"] if args.order == "serial-first" else ["parallel", "serial"]
         runs: dict[str, Any] = {}
         for which in order:
-            course = work / which / "autograder"
+            root = work / which / "autograder"
             if which == "serial" and not args.skip_serial:
-                runs["serial"] = run_serial(course, lab, args.cell_timeout, grade_mod)
+                runs["serial"] = run_serial(root, lab, args.cell_timeout)
             elif which == "parallel":
-                runs["parallel"] = run_parallel(
-                    course, lab, args.cell_timeout, args.jobs, grade_mod, parallel_mod
-                )
+                runs["parallel"] = run_parallel(root, lab, args.cell_timeout, args.jobs)
             print(f"{which} done", file=sys.stderr, flush=True)
     finally:
         if not args.keep:

@@ -14,8 +14,6 @@ Each hostile submission is the master's solution with one answer cell (or the fi
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +22,10 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from autograder import course as autograder_course  # noqa: E402
+
 AUTOGRADER = REPO / "autograder"
 LAB = "hw00"
 
@@ -98,17 +100,11 @@ def master_notebook() -> nbformat.NotebookNode:
 
 
 def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    exe = Path(sys.executable).with_name("nbgrader")
-    cmd = [
-        str(exe) if exe.exists() else sys.executable,
-        *([] if exe.exists() else ["-m", "nbgrader"]),
-    ]
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    """``nbgrader ARGS`` in ``course``, as the grader runs it; the result, failed or not."""
     return subprocess.run(
-        [*cmd, *args, "--log-level=ERROR"],
+        [*autograder_course.nbgrader_command(), *args, "--log-level=ERROR"],
         cwd=course,
-        env=env,
+        env=autograder_course.nbgrader_env(),
         capture_output=True,
         text=True,
         check=False,
@@ -118,9 +114,7 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def make_course(dest: Path) -> Path:
     """A course root with the project's nbgrader configuration and the ``hw00`` master,
     registered in its gradebook (``generate_assignment``)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in ("nbgrader_config.py", "lapenna_nbgrader.py"):
-        shutil.copy2(AUTOGRADER / name, dest / name)
+    autograder_course.copy_course(AUTOGRADER, dest, labs=[])
     (dest / "source" / LAB).mkdir(parents=True)
     nbformat.write(master_notebook(), dest / "source" / LAB / f"{LAB}.ipynb")
     done = nbgrader(dest, "generate_assignment", LAB, "--force")

@@ -1,5 +1,5 @@
 """A class full of hostile and broken submissions, graded by the real nbgrader through the
-parallel sandboxed grader (``autograder/parallel.py``), plus: the same scores as nbgrader's
+parallel sandboxed grader (``autograder/scheduling.py``), plus: the same scores as nbgrader's
 serial ``autograde``, idempotent re-runs, and a run killed mid-way that loses nothing.
 
 The assignment and the submissions are built in temporary folders by ``_grading_fixtures``.
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import shutil
 import signal
 import socket
@@ -22,11 +21,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "autograder"))
+sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-import parallel  # noqa: E402
-import sandbox  # noqa: E402
 from _grading_fixtures import (  # noqa: E402
     EXPECTED,
     LAB,
@@ -37,21 +34,26 @@ from _grading_fixtures import (  # noqa: E402
     write_all,
 )
 
+from autograder import intake, report, scheduling  # noqa: E402
+from autograder.sandbox.launcher import bwrap_problem  # noqa: E402
+from autograder.sandbox.processes import processes_of  # noqa: E402
+from autograder.sandbox.settings import SandboxSettings  # noqa: E402
+
 pytestmark = [
     pytest.mark.grading,
     pytest.mark.slow,
     pytest.mark.skipif(
-        sandbox.bwrap_problem() is not None,
-        reason=f"the sandbox needs bubblewrap: {sandbox.bwrap_problem()}",
+        bwrap_problem() is not None,
+        reason=f"the sandbox needs bubblewrap: {bwrap_problem()}",
     ),
 ]
 
 # Sandbox uids of their own, so that a grader running beside the tests cannot be mistaken for
-# a leftover of theirs (uids are claimed from uid_base up; see sandbox.claim_uid).
-SETTINGS = sandbox.SandboxSettings(memory_bytes=1536 * 1024**2, cpu_seconds=120, uid_base=62000)
+# a leftover of theirs (uids are claimed from uid_base up; see sandbox.processes.claim_uid).
+SETTINGS = SandboxSettings(memory_bytes=1536 * 1024**2, cpu_seconds=120, uid_base=62000)
 
 
-def options(**kwargs) -> parallel.Options:
+def options(**kwargs) -> scheduling.Options:
     base = dict(
         jobs=2,
         cell_timeout=5,
@@ -60,21 +62,14 @@ def options(**kwargs) -> parallel.Options:
         settings=SETTINGS,
         progress=False,
     )
-    return parallel.Options(**{**base, **kwargs})
+    return scheduling.Options(**{**base, **kwargs})
 
 
 def sandbox_processes() -> list[int]:
     """Processes still running as one of the sandbox users."""
-    uids = set(range(SETTINGS.uid_base, SETTINGS.uid_base + 16))
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid in uids:
-                    found.append(int(entry))
-            except OSError:
-                continue
-    return found
+    return [
+        pid for uid in range(SETTINGS.uid_base, SETTINGS.uid_base + 16) for pid in processes_of(uid)
+    ]
 
 
 def digest(path: Path) -> str:
@@ -92,14 +87,14 @@ def graded(tmp_path_factory):
     write_all(course, listener.getsockname()[1])
     alice = course / "submitted" / "alice_complete" / LAB / f"{LAB}.ipynb"
     alice_before = digest(alice)
-    results = parallel.grade_all(course, LAB, options())
+    results = scheduling.grade_all(course, LAB, options())
     try:
         listener.accept()[0].close()
         host_contacted = True
     except OSError:
         host_contacted = False
     listener.close()
-    parallel.write_csv(results, course / f"grades_{LAB}.csv")
+    report.write_csv(results, course / f"grades_{LAB}.csv")
     return {
         "course": course,
         "results": {r.student: r for r in results},
@@ -136,14 +131,14 @@ def test_the_class_is_unharmed(graded):
     assert graded["alice_unchanged"]
     assert not graded["host_contacted"]
     assert graded["leftovers"] == []  # fork bomb and all: nothing survives the run
-    recorded, missing = parallel.verify_recorded(course, LAB, sorted(EXPECTED))
+    recorded, missing = report.verify_recorded(course, LAB, sorted(EXPECTED))
     assert (recorded, missing) == (len(EXPECTED), [])
     assert not list(course.glob("*.tmp"))
 
 
 def test_summary_reports_faults_and_bad_inputs(graded):
     course = graded["course"]
-    text = parallel.summary(course, LAB, list(graded["results"].values()), 2)
+    text = report.summary(course, LAB, list(graded["results"].values()))
     assert "submissions/minute at JOBS=2" in text
     for fault in ("kernel died", "timeout", "tampering", "huge output"):
         assert fault in text.split("faults survived:")[1].splitlines()[0]
@@ -156,10 +151,10 @@ def test_summary_reports_faults_and_bad_inputs(graded):
 def test_rerun_is_idempotent(graded):
     course = graded["course"]
     before = {s: r.score for s, r in graded["results"].items()}
-    again = parallel.grade_all(course, LAB, options())
+    again = scheduling.grade_all(course, LAB, options())
     assert {r.student: r.status for r in again} == {s: "skipped" for s in EXPECTED}
     assert {r.student: r.score for r in again} == before
-    assert parallel.verify_recorded(course, LAB, sorted(EXPECTED)) == (len(EXPECTED), [])
+    assert report.verify_recorded(course, LAB, sorted(EXPECTED)) == (len(EXPECTED), [])
 
 
 def _gradebook_scores(course: Path) -> dict[str, dict[str, float]]:
@@ -187,14 +182,14 @@ def test_parallel_scores_equal_nbgrader_serial_autograde(tmp_path):
     serial = make_course(tmp_path / "serial")
     for student, answers in HONEST.items():
         if answers is None:
-            submit(serial, student, parallel._release_notebook(serial, LAB))
+            submit(serial, student, intake.release_notebook(serial, LAB))
         else:
             submit(serial, student, solved(serial, **answers))
     concurrent = tmp_path / "parallel"
     shutil.copytree(serial, concurrent)
     done = nbgrader(serial, "autograde", LAB, "--force", "--Execute.timeout=5")
     assert done.returncode == 0, done.stderr
-    results = parallel.grade_all(concurrent, LAB, options())
+    results = scheduling.grade_all(concurrent, LAB, options())
     assert {r.status for r in results} == {"graded"}
     assert _gradebook_scores(concurrent) == _gradebook_scores(serial)
     assert _gradebook_scores(serial)["complete"]["total"] == 4
@@ -212,7 +207,7 @@ def test_killed_run_loses_nothing_and_the_next_run_finishes(tmp_path, sig):
         "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])\n"
         "import parallel, test_hostile_submissions as t\n"
-        "parallel.grade_all(parallel.Path(sys.argv[3]), 'hw00', t.options(jobs=1))\n"
+        "scheduling.grade_all(parallel.Path(sys.argv[3]), 'hw00', t.options(jobs=1))\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", script, str(HERE.parent / "autograder"), str(HERE), str(course)],
@@ -237,13 +232,13 @@ def test_killed_run_loses_nothing_and_the_next_run_finishes(tmp_path, sig):
     assert sandbox_processes() == []  # its workers and kernels died with it
     first = json.loads(ledger.read_text())["students"]
     assert 2 <= len(first) < len(students)
-    recorded_ok, _ = parallel.verify_recorded(course, LAB, sorted(first))
+    recorded_ok, _ = report.verify_recorded(course, LAB, sorted(first))
     assert recorded_ok == len(first)  # every grade in the ledger is in the gradebook
-    results = parallel.grade_all(course, LAB, options())
+    results = scheduling.grade_all(course, LAB, options())
     status = {r.student: r.status for r in results}
     assert all(status[s] == "skipped" for s in first)
     assert sum(1 for s in status.values() if s == "graded") == len(students) - len(first)
-    assert parallel.verify_recorded(course, LAB, students) == (len(students), [])
+    assert report.verify_recorded(course, LAB, students) == (len(students), [])
     assert {r.student: r.score for r in results} == {
         s: 4.0 if i % 2 == 0 else 3.0 for i, s in enumerate(students)
     }

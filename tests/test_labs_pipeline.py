@@ -21,11 +21,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 AUTOGRADER = REPO / "autograder"
-sys.path.insert(0, str(AUTOGRADER))
+sys.path.insert(0, str(REPO))
 
-import build_labs  # noqa: E402
-import grade  # noqa: E402
-import make_demo  # noqa: E402
+from autograder import build_labs, grade, make_demo  # noqa: E402
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 

@@ -1,12 +1,15 @@
-"""The sandbox that student kernels run in (``autograder/sandbox.py``), tested on a real
-IPython kernel started the way nbgrader starts it, and the input checks of the parallel grader.
+"""The sandbox that student kernels run in (``autograder/sandbox/``), tested on a real
+IPython kernel started the way nbgrader starts it; the integrity fingerprint, in-process and in
+a kernel; and the input checks of the parallel grader (``autograder/intake.py``).
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,52 +17,71 @@ import nbformat
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "autograder"))
+sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import parallel  # noqa: E402
-import sandbox  # noqa: E402
 from _grading_fixtures import master_notebook  # noqa: E402
+
+from autograder import intake  # noqa: E402
+from autograder.sandbox import fingerprint, guard, launcher  # noqa: E402
+from autograder.sandbox.kernel_manager import SandboxedKernelManager  # noqa: E402
+from autograder.sandbox.settings import ENV_REQUIRE, ENV_SETTINGS, SandboxSettings  # noqa: E402
 
 pytestmark = pytest.mark.grading
 
 needs_bwrap = pytest.mark.skipif(
-    sandbox.bwrap_problem() is not None,
-    reason=f"bubblewrap unusable here: {sandbox.bwrap_problem()}",
+    launcher.bwrap_problem() is not None,
+    reason=f"bubblewrap unusable here: {launcher.bwrap_problem()}",
 )
 
 
-def run_in_kernel(code: str, workdir: Path, settings: sandbox.SandboxSettings) -> dict:
-    """Run ``code`` in a sandboxed kernel; return its stdout and error name."""
+def run_in_kernel(
+    cells: list[str], workdir: Path, settings: SandboxSettings, expression: str | None = None
+) -> list[dict]:
+    """Run ``cells`` one after the other in one sandboxed kernel; for each, return its stdout,
+    its error name and (``value``) the value of ``expression`` after it, read back the way the
+    guard reads the fingerprint (``ast.literal_eval`` of its repr)."""
 
-    async def go() -> dict:
-        os.environ[sandbox.ENV_SETTINGS] = settings.to_env()
+    async def go() -> list[dict]:
+        os.environ[ENV_SETTINGS] = settings.to_env()
         try:
-            km = sandbox.SandboxedKernelManager(kernel_name="python3")
+            km = SandboxedKernelManager(kernel_name="python3")
         finally:
-            os.environ.pop(sandbox.ENV_SETTINGS, None)
+            os.environ.pop(ENV_SETTINGS, None)
         await km.start_kernel(cwd=str(workdir))
         kc = km.client()
         kc.start_channels()
-        out = {"stdout": "", "error": None}
+        outs = []
         try:
             await kc.wait_for_ready(timeout=60)
-            msg_id = kc.execute(code)
-            while True:
-                msg = await kc.get_iopub_msg(timeout=60)
-                if msg["parent_header"].get("msg_id") != msg_id:
-                    continue
-                if msg["msg_type"] == "stream":
-                    out["stdout"] += msg["content"]["text"]
-                elif msg["msg_type"] == "error":
-                    out["error"] = msg["content"]["ename"]
-                elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                    break
+            for code in cells:
+                expressions = {"r": expression} if expression else {}
+                msg_id = kc.execute(code, user_expressions=expressions)
+                out = {"stdout": "", "error": None, "value": None}
+                while True:
+                    msg = await kc.get_iopub_msg(timeout=120)
+                    if msg["parent_header"].get("msg_id") != msg_id:
+                        continue
+                    if msg["msg_type"] == "stream":
+                        out["stdout"] += msg["content"]["text"]
+                    elif msg["msg_type"] == "error":
+                        out["error"] = msg["content"]["ename"]
+                    elif (
+                        msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+                    ):
+                        break
+                reply = await kc.get_shell_msg(timeout=60)
+                while reply["parent_header"].get("msg_id") != msg_id:
+                    reply = await kc.get_shell_msg(timeout=60)
+                value = reply["content"].get("user_expressions", {}).get("r", {})
+                if value.get("status") == "ok":
+                    out["value"] = ast.literal_eval(ast.literal_eval(value["data"]["text/plain"]))
+                outs.append(out)
         finally:
             kc.stop_channels()
             await km.shutdown_kernel(now=True)
-        out["rundir_removed"] = not Path(km.sandbox_rundir).exists()
-        return out
+        outs[-1]["rundir_removed"] = not Path(km.sandbox_rundir).exists()
+        return outs
 
     return asyncio.run(go())
 
@@ -67,8 +89,8 @@ def run_in_kernel(code: str, workdir: Path, settings: sandbox.SandboxSettings) -
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory):
     """One sandboxed kernel that tries everything it should not be able to do."""
-    if sandbox.bwrap_problem() is not None:
-        pytest.skip(f"bubblewrap unusable here: {sandbox.bwrap_problem()}")
+    if launcher.bwrap_problem() is not None:
+        pytest.skip(f"bubblewrap unusable here: {launcher.bwrap_problem()}")
     workdir = tmp_path_factory.mktemp("work")
     secret = tmp_path_factory.mktemp("secret") / "gradebook.db"
     secret.write_text("grades")
@@ -77,7 +99,7 @@ def probe(tmp_path_factory):
     listener.listen(1)
     listener.settimeout(0.5)
     port = listener.getsockname()[1]
-    settings = sandbox.SandboxSettings(
+    settings = SandboxSettings(
         cpu_seconds=77,
         memory_bytes=1536 * 1024**2,
         max_processes=64,
@@ -108,7 +130,7 @@ print("pids_visible", len([p for p in os.listdir("/proc") if p.isdigit()]))
 for name in ("CPU", "AS", "NPROC", "FSIZE"):
     print("limit", name, resource.getrlimit(getattr(resource, "RLIMIT_" + name))[0])
 """
-    result = run_in_kernel(code, workdir, settings)
+    result = run_in_kernel([code], workdir, settings)[0]
     try:
         conn, _ = listener.accept()
         conn.close()
@@ -173,25 +195,25 @@ def test_sandbox_limits_and_user(probe):
 
 
 def test_describe_exit_names_the_cause():
-    assert "status 3" in sandbox.describe_exit(3)
-    assert "SIGSEGV" in sandbox.describe_exit(128 + 11)
-    assert "SIGXCPU" in sandbox.describe_exit(-24)
-    assert "responding" in sandbox.describe_exit(None)
+    assert "status 3" in guard.describe_exit(3)
+    assert "SIGSEGV" in guard.describe_exit(128 + 11)
+    assert "SIGXCPU" in guard.describe_exit(-24)
+    assert "responding" in guard.describe_exit(None)
 
 
 def test_missing_bubblewrap_is_loud_and_can_be_required(monkeypatch):
-    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
-    sandbox.bwrap_problem.cache_clear()
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
+    launcher.bwrap_problem.cache_clear()
     try:
-        sandboxed, text = sandbox.sandbox_status(sandbox.SandboxSettings())
+        sandboxed, text = launcher.sandbox_status(SandboxSettings())
         assert not sandboxed
         assert text.startswith("NOT SANDBOXED") and "apt-get install bubblewrap" in text
-        monkeypatch.setenv(sandbox.ENV_SETTINGS, sandbox.SandboxSettings().to_env())
-        monkeypatch.setenv(sandbox.ENV_REQUIRE, "1")
+        monkeypatch.setenv(ENV_SETTINGS, SandboxSettings().to_env())
+        monkeypatch.setenv(ENV_REQUIRE, "1")
         with pytest.raises(RuntimeError, match="sandbox required"):
-            sandbox.SandboxedKernelManager(kernel_name="python3")
+            SandboxedKernelManager(kernel_name="python3")
     finally:
-        sandbox.bwrap_problem.cache_clear()
+        launcher.bwrap_problem.cache_clear()
 
 
 def _release() -> nbformat.NotebookNode:
@@ -209,7 +231,7 @@ def test_restore_layout_leaves_an_intact_notebook_untouched():
     release = _release()
     nb = _release()
     before = nbformat.writes(nb)
-    assert parallel.restore_layout(nb, release) == []
+    assert intake.restore_layout(nb, release) == []
     assert nbformat.writes(nb) == before
 
 
@@ -221,7 +243,7 @@ def test_restore_layout_restores_deleted_and_reordered_cells():
     nb.cells = [c for c in nb.cells if _ids([c])[0] != "test_mean_sq"]
     i, j = _ids(nb).index("add"), _ids(nb).index("test_add")
     nb.cells[i], nb.cells[j] = nb.cells[j], nb.cells[i]
-    notes = parallel.restore_layout(nb, release)
+    notes = intake.restore_layout(nb, release)
     assert [x for x in _ids(nb) if x] == [x for x in _ids(release) if x]
     assert any("test cell test_mean_sq was deleted" in n for n in notes)
     assert any("reordered" in n for n in notes)
@@ -232,7 +254,7 @@ def test_restore_layout_reports_an_edited_test_cell():
     release = _release()
     nb = _release()
     next(c for c in nb.cells if _ids([c])[0] == "test_relu").source = "pass"
-    assert parallel.restore_layout(nb, release) == [
+    assert intake.restore_layout(nb, release) == [
         "edited test cell test_relu: the master's version was graded"
     ]
 
@@ -252,6 +274,131 @@ def test_inspect_submission_refuses_broken_files(tmp_path, content, reason):
     folder.mkdir()
     if content is not None:
         (folder / "hw00.ipynb").write_bytes(content)
-    nb, _notes, refusal = parallel.inspect_submission(folder, "hw00", _release())
+    nb, _notes, refusal = intake.inspect_submission(folder, "hw00", _release())
     assert nb is None
     assert refusal is not None and refusal.startswith(reason)
+
+
+# --------------------------------------------------------------------------- the fingerprint
+
+GUARDED = ("torch", "torch.nn.functional")
+
+
+def _notebook_function():
+    """A function defined the way a notebook cell defines one (``__module__ == "__main__"``)."""
+    cell = {"__name__": "__main__"}
+    exec("def conv2d(*args, **kwargs):\n    return None", cell)
+    return cell["conv2d"]
+
+
+def test_fingerprint_in_process_names_a_replaced_numpy_function():
+    import numpy as np
+
+    fingerprint.fingerprint(guarded=())  # the first call imports the watched modules
+    baseline = fingerprint.fingerprint(guarded=())
+    saved, np.allclose = np.allclose, lambda *args, **kwargs: True
+    try:
+        changed, _ = guard.integrity_changes(baseline, fingerprint.fingerprint(guarded=()))
+    finally:
+        np.allclose = saved
+    assert changed == ["numpy.allclose", "numpy.allclose._implementation"]
+    assert guard.integrity_changes(baseline, fingerprint.fingerprint(guarded=()))[0] == []
+
+
+def test_fingerprint_guards_torch_imported_before_the_baseline():
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    baseline = fingerprint.fingerprint(guarded=GUARDED)
+    assert baseline["sys.modules[torch.nn.functional]"] == "loaded"
+    functional.relu(torch.ones(2))  # honest use changes nothing
+    assert guard.integrity_changes(baseline, fingerprint.fingerprint(guarded=GUARDED))[0] == []
+    saved, functional.conv2d = functional.conv2d, _notebook_function()
+    try:
+        changed, _ = guard.integrity_changes(baseline, fingerprint.fingerprint(guarded=GUARDED))
+    finally:
+        functional.conv2d = saved
+    assert "torch.nn.functional.conv2d" in changed
+
+
+def test_fingerprint_adopts_a_guarded_module_first_seen_later_unless_patched():
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    # The baseline of a kernel that had not imported torch yet: no guarded module is loaded.
+    baseline = fingerprint.fingerprint(guarded=())
+    changed, adopted = guard.integrity_changes(baseline, fingerprint.fingerprint(guarded=GUARDED))
+    assert changed == []
+    assert adopted["sys.modules[torch]"] == "loaded" and "torch.nn.functional.conv2d" in adopted
+    saved, functional.conv2d = functional.conv2d, _notebook_function()
+    try:  # imported and patched in the same cell
+        changed, adopted = guard.integrity_changes(
+            baseline, fingerprint.fingerprint(guarded=GUARDED)
+        )
+    finally:
+        functional.conv2d = saved
+    assert changed == ["torch.nn.functional.conv2d"]
+    assert "torch.nn.functional.conv2d" not in adopted  # a tampered module is not adopted
+
+
+def test_fingerprint_reads_the_guarded_modules_and_never_imports_them(monkeypatch):
+    from lapenna_labs import grading
+
+    assert "json.tool" not in sys.modules  # a module nothing here imports
+    monkeypatch.setattr(grading, "GUARDED_MODULES", ("json.tool", "math"), raising=False)
+    listing = fingerprint.fingerprint()
+    assert "json.tool" not in sys.modules
+    assert "sys.modules[json.tool]" not in listing
+    assert listing["sys.modules[math]"] == "loaded" and "math.<foreign callables>" in listing
+
+
+def test_kernel_call_leaves_the_student_namespace_alone():
+    namespace = {"__name__": "__main__", "fingerprint": "the student's", "sys": 42}
+    exec(guard.FINGERPRINT_CODE, namespace)
+    listing = ast.literal_eval(namespace.pop(guard.FINGERPRINT_RESULT))
+    assert "numpy.allclose" in listing
+    assert {k: v for k, v in namespace.items() if k != "__builtins__"} == {
+        "__name__": "__main__",
+        "fingerprint": "the student's",
+        "sys": 42,
+    }
+
+
+def test_reaper_ends_the_processes_a_cell_left_behind():
+    code = (
+        f"import subprocess, sys; sys.path.insert(0, {str(REPO)!r})\n"
+        "children = [subprocess.Popen(['sleep', '60']) for _ in range(2)]\n"
+        "from autograder.sandbox.reaper import reap\n"
+        "print(reap(), [child.wait(timeout=10) for child in children])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["2", "[-9,", "-9]"], done.stderr
+
+
+@needs_bwrap
+def test_guard_catches_a_patched_torch_in_a_sandboxed_kernel(tmp_path):
+    """The guard's own kernel code, in a real kernel: torch imported and patched in the same
+    cell, then (torch now in the baseline) patched again in a later cell."""
+    setup = (  # the hidden-test toolkit's list, or the two names if it has none yet
+        "import lapenna_labs.grading as _grading\n"
+        f"_grading.GUARDED_MODULES = getattr(_grading, 'GUARDED_MODULES', None) or {GUARDED!r}"
+    )
+    cells = [
+        setup,
+        guard.FINGERPRINT_CODE,
+        "import torch\nimport torch.nn.functional as F\n_saved = F.conv2d\n"
+        "def fake_conv2d(*args, **kwargs):\n    return None\nF.conv2d = fake_conv2d",
+        guard.FINGERPRINT_CODE,
+        "F.conv2d = _saved\nF.relu(torch.ones(2))",
+        guard.FINGERPRINT_CODE,
+        "F.conv2d = lambda *args, **kwargs: None",
+        guard.FINGERPRINT_CODE,
+        "print(sorted(name for name in globals() if name.startswith('__lapenna')))",
+    ]
+    outs = run_in_kernel(cells, tmp_path, SandboxSettings(), expression=guard.FINGERPRINT_RESULT)
+    assert [out["error"] for out in outs] == [None] * len(cells), outs
+    baseline, same_cell, restored, later = (outs[i]["value"] for i in (1, 3, 5, 7))
+    assert "sys.modules[torch]" not in baseline
+    assert "torch.nn.functional.conv2d" in guard.integrity_changes(baseline, same_cell)[0]
+    changed, baseline = guard.integrity_changes(baseline, restored)
+    assert changed == [] and "torch.nn.functional.conv2d" in baseline
+    assert "torch.nn.functional.conv2d" in guard.integrity_changes(baseline, later)[0]
+    assert outs[-1]["stdout"].strip() == repr([guard.FINGERPRINT_RESULT])
