@@ -10,7 +10,7 @@ Modules
 activations  sigmoid, tanh, relu, leaky_relu, softmax and their derivatives
 losses       MSE, half sum of squares, binary/categorical/softmax cross-entropy
 layers       dense and activation layers, forward and backward
-graph        a tiny scalar autodiff whose computational graphs can be drawn
+graph        a micrograd-sized scalar autodiff: gates with local gradients, backward
 mlp          a multilayer perceptron built on ``layers``
 training     ``fit``: mini-batches, an optimizer, validation and history, for any model
 optim        SGD, momentum, Nesterov, Adam, Nadam

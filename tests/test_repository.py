@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,3 +38,24 @@ def test_no_file_points_to_the_design_notes_outside_the_repository():
         if "DESIGN.md" in text or "DESIGN notes" in text:
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == [], f"references to the design notes outside the repository: {offenders}"
+
+
+def test_the_wheel_ships_every_module_of_the_package(tmp_path):
+    # Colab installs the package from the repository as a wheel; a subpackage missing from the
+    # packaging configuration would import here (editable install) and fail there.
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        + ["-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("lapenna_labs-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {name for name in archive.namelist() if name.endswith(".py")}
+    sources = {
+        path.relative_to(ROOT).as_posix()
+        for path in tracked_files()
+        if path.suffix == ".py" and path.relative_to(ROOT).parts[0] == "lapenna_labs"
+    }
+    assert sources, "no package sources found"
+    assert sources - shipped == set()
