@@ -11,9 +11,11 @@ activations  sigmoid, tanh, relu, leaky_relu, softmax and their derivatives
 losses       MSE, half sum of squares, binary/categorical/softmax cross-entropy
 layers       dense and activation layers, forward and backward
 graph        a micrograd-sized scalar autodiff: gates with local gradients, backward
+forward_ad   forward-mode autodiff with dual numbers of arrays: jvp, jacobian
 mlp          a multilayer perceptron built on ``layers``
 training     ``fit``: mini-batches, an optimizer, validation and history, for any model
 optim        SGD, momentum, Nesterov, Adam, Nadam
+schedules    learning-rate schedules: step, exponential and cosine decay
 gradcheck    central-difference gradients and relative errors
 blas         flop/byte counts, peak figures, correct CPU/GPU timing, blocked matmul
 plots        GFLOP/s curves, the roofline, training curves, computational graphs
