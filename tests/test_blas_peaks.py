@@ -9,9 +9,11 @@ from __future__ import annotations
 import pytest
 
 from lapenna_labs.blas import (
+    CLOCK_SOURCES,
     PEAK_GFLOPS,
     axpy_intensity,
     cpu_peak_estimate,
+    devices,
     gemv_intensity,
     lookup_gpu_peak,
     peaks,
@@ -89,6 +91,40 @@ class TestPeaks:
             lookup_gpu_peak("Tesla T4", "int8")
 
 
+def write_fake_machine(tmp_path, monkeypatch, blocks, max_freq_khz=None, allowed=None):
+    """A fake /proc/cpuinfo (``blocks``: one dict per logical CPU) and sysfs cpufreq tree.
+
+    ``max_freq_khz`` maps a CPU number to its ``cpuinfo_max_freq`` (kHz, as sysfs writes it);
+    CPUs missing from it have no cpufreq directory, as in many virtual machines.
+    """
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "\n\n".join("\n".join(f"{k}\t: {v}" for k, v in b.items()) for b in blocks) + "\n"
+    )
+    sysfs = tmp_path / "sys_cpu"
+    for cpu in range(len(blocks)):
+        (sysfs / f"cpu{cpu}").mkdir(parents=True)
+    for cpu, khz in (max_freq_khz or {}).items():
+        (sysfs / f"cpu{cpu}" / "cpufreq").mkdir()
+        (sysfs / f"cpu{cpu}" / "cpufreq" / "cpuinfo_max_freq").write_text(f"{khz}\n")
+    monkeypatch.setattr(devices, "_CPUINFO", str(cpuinfo))
+    monkeypatch.setattr(peaks, "_SYSFS_CPU", str(sysfs))
+    cpus = set(range(len(blocks))) if allowed is None else set(allowed)
+    monkeypatch.setattr(peaks.os, "sched_getaffinity", lambda pid: cpus)
+
+
+def cpu_blocks(logical=4, cores=2, model="Fake CPU", mhz="3000.000", **fields):
+    """/proc/cpuinfo blocks of one socket: ``logical`` CPUs on ``cores`` cores (hyperthreads)."""
+    blocks = []
+    for i in range(logical):
+        block = {"processor": str(i), "vendor_id": "GenuineIntel", "cpu family": "6"}
+        block |= {"model name": model, "physical id": "0", "core id": str(i % cores)}
+        if mhz is not None:
+            block["cpu MHz"] = mhz
+        blocks.append(block | {"flags": "sse2 avx avx2 fma"} | fields)
+    return blocks
+
+
 @pytest.mark.lab1
 class TestCpuPeak:
     def test_arithmetic_with_every_factor_given(self):
@@ -101,29 +137,14 @@ class TestCpuPeak:
         # Skylake-SP with two AVX-512 FMA units: 32 double flops per cycle.
         assert cpu_peak_estimate(cores=1, ghz=1.0, vector_bits=512).flops_per_cycle == 32
         assert "2 cores x 2.60 GHz x 16 FLOP/cycle = 83.2 GFLOP/s" in str(est)
+        assert est.clock_source == "given" and "clock: given" in str(est)
 
     def test_this_machine(self):
         est = cpu_peak_estimate()
         assert est.gflops > 0 and est.cores >= 1 and est.ghz > 0
         assert len(est.assumptions) == 4
+        assert est.clock_source in CLOCK_SOURCES and est.clock_meaning
         assert cpu_peak_estimate("float32").gflops == pytest.approx(2 * est.gflops)
-
-    def _fake(self, monkeypatch, vendor, family, flags, logical=4, cores=2):
-        blocks = [
-            {
-                "processor": str(i),
-                "vendor_id": vendor,
-                "cpu family": family,
-                "model name": "Fake CPU",
-                "physical id": "0",
-                "core id": str(i % cores),
-                "cpu MHz": "3000.000",
-                "flags": flags,
-            }
-            for i in range(logical)
-        ]
-        monkeypatch.setattr(peaks, "_read_cpuinfo", lambda: blocks)
-        monkeypatch.setattr(peaks.os, "sched_getaffinity", lambda pid: set(range(logical)))
 
     @pytest.mark.parametrize(
         "vendor,family,flags,bits",
@@ -134,15 +155,78 @@ class TestCpuPeak:
             ("GenuineIntel", "6", "sse2", 128),
         ],
     )
-    def test_reads_flags_and_counts_physical_cores(self, monkeypatch, vendor, family, flags, bits):
-        self._fake(monkeypatch, vendor, family, flags)
-        est = cpu_peak_estimate(ghz=3.0)  # sysfs may or may not expose a clock here
+    def test_reads_flags_and_counts_physical_cores(
+        self, tmp_path, monkeypatch, vendor, family, flags, bits
+    ):
+        blocks = cpu_blocks(vendor_id=vendor, **{"cpu family": family, "flags": flags})
+        write_fake_machine(tmp_path, monkeypatch, blocks)
+        est = cpu_peak_estimate()
         assert est.vector_bits == bits
         assert est.cores == 2  # four hyperthreads on two cores
         assert est.has_fma == ("fma" in flags)
         per_cycle = bits // 64 * (2 * 2 if "fma" in flags else 2)
         assert est.flops_per_cycle == per_cycle
-        assert est.gflops == pytest.approx(2 * 3.0 * per_cycle)
+        assert est.gflops == pytest.approx(2 * 3.0 * per_cycle)  # the fake 3000 MHz
+
+    def test_the_maximum_boost_clock_from_sysfs_wins(self, tmp_path, monkeypatch):
+        # A VM-like 'cpu MHz' of 2.6 GHz, but the kernel exposes a 3.7 GHz maximum (kHz).
+        write_fake_machine(
+            tmp_path,
+            monkeypatch,
+            cpu_blocks(model="Fake CPU @ 2.60GHz", mhz="2600.000"),
+            max_freq_khz={cpu: 3_700_000 for cpu in range(4)},
+        )
+        est = cpu_peak_estimate("float64")
+        assert est.clock_source == "cpuinfo_max_freq"
+        assert est.ghz == pytest.approx(3.7)
+        assert est.gflops == pytest.approx(2 * 3.7 * 16)  # 2 cores, 256-bit FMA x 2 units
+        assert "cpuinfo_max_freq" in str(est) and "boost" in est.clock_meaning
+        assert any(a.startswith("clock: 3.70 GHz") for a in est.assumptions)
+
+    def test_only_the_cpus_this_process_may_use_count_for_the_clock(self, tmp_path, monkeypatch):
+        # A hybrid part: CPUs 0-1 reach 5.0 GHz, CPUs 2-3 only 3.8; we may run on 2-3 only.
+        write_fake_machine(
+            tmp_path,
+            monkeypatch,
+            cpu_blocks(logical=4, cores=4),
+            max_freq_khz={0: 5_000_000, 1: 5_000_000, 2: 3_800_000, 3: 3_800_000},
+            allowed={2, 3},
+        )
+        est = cpu_peak_estimate("float64")
+        assert est.cores == 2 and est.ghz == pytest.approx(3.8)
+
+    @pytest.mark.parametrize(
+        "model,mhz,ghz,source",
+        [
+            # A cloud VM: the rated clock in the name and the same in 'cpu MHz'.
+            ("Intel(R) Xeon(R) CPU @ 2.20GHz", "2200.000", 2.2, "nominal from the model name"),
+            # Bare metal while boosting: the current clock is above the rated one.
+            ("Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz", "4300.125", 4.300125, "/proc/cpuinfo MHz"),
+            # This course's VM: a model name with no clock in it.
+            ("AMD EPYC", "2596.138", 2.596138, "/proc/cpuinfo MHz"),
+            ("AMD EPYC", None, 2.5, "assumed"),
+        ],
+    )
+    def test_without_cpufreq_the_highest_clock_known_is_used_and_named(
+        self, tmp_path, monkeypatch, model, mhz, ghz, source
+    ):
+        write_fake_machine(tmp_path, monkeypatch, cpu_blocks(model=model, mhz=mhz))
+        est = cpu_peak_estimate("float64")
+        assert est.clock_source == source
+        assert est.ghz == pytest.approx(ghz)
+        assert est.clock_meaning == CLOCK_SOURCES[source]
+        assert f"clock: {source}" in str(est)
+        if source != "cpuinfo_max_freq":
+            assert "boost" in est.clock_meaning or source == "assumed"
+
+    def test_clock_needed_for_a_measured_rate(self):
+        est = cpu_peak_estimate("float64", cores=1, ghz=2.6, vector_bits=256, fma_units=2)
+        # 50 GFLOP/s on one core at 16 flops per cycle needs 50 / 16 = 3.125 GHz.
+        assert est.clock_needed_for(50.0) == pytest.approx(3.125)
+        assert est.clock_needed_for(est.gflops) == pytest.approx(est.ghz)
+        for bad in (0.0, -1.0, True, "50"):
+            with pytest.raises(ValueError, match="clock_needed_for: gflops"):
+                est.clock_needed_for(bad)
 
     def test_bad_arguments(self):
         with pytest.raises(ValueError, match="cpu_peak_estimate: dtype"):
@@ -151,3 +235,5 @@ class TestCpuPeak:
             cpu_peak_estimate(cores=0)
         with pytest.raises(ValueError, match="cpu_peak_estimate: ghz"):
             cpu_peak_estimate(ghz=-1.0)
+        with pytest.raises(ValueError, match="cpu_peak_estimate: ghz"):
+            cpu_peak_estimate(ghz="3.0")

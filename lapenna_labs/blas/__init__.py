@@ -9,7 +9,8 @@ module     what it holds
 counts     exact flop and byte counts of AXPY, GEMV, GEMM (the three BLAS levels), their
            computational intensity, :func:`itemsize`, the roofline :func:`attainable_gflops`
 peaks      :data:`PEAK_GFLOPS` for common NVIDIA GPUs, :func:`lookup_gpu_peak`, and
-           :func:`cpu_peak_estimate` for this CPU
+           :func:`cpu_peak_estimate` for this CPU, which names its clock's source
+           (:data:`CLOCK_SOURCES`)
 devices    :func:`cuda_available`, :func:`device_name`, :func:`get_synchronizer`
 timing     :func:`time_callable` / :func:`time_gemm` / :func:`gemm_sweep` (warm-up, repeats,
            CUDA events or an explicit synchronisation, median and spread, GFLOP/s), and
@@ -43,9 +44,10 @@ from .counts import (
     gemv_flops,
     gemv_intensity,
     itemsize,
+    vector_add_bytes,
 )
 from .devices import cuda_available, device_name, get_synchronizer
-from .peaks import PEAK_GFLOPS, CpuPeakEstimate, cpu_peak_estimate, lookup_gpu_peak
+from .peaks import CLOCK_SOURCES, PEAK_GFLOPS, CpuPeakEstimate, cpu_peak_estimate, lookup_gpu_peak
 from .tiling import (
     BlockedTraffic,
     block_size_for_cache,
@@ -53,6 +55,7 @@ from .tiling import (
     blocked_matmul_intensity,
     blocked_matmul_words,
     naive_matmul_intensity,
+    num_blocks_for_cache,
 )
 from .timing import (
     NaiveTiming,
@@ -64,6 +67,7 @@ from .timing import (
 )
 
 __all__ = [
+    "CLOCK_SOURCES",
     "PEAK_GFLOPS",
     "BlockedTraffic",
     "CpuPeakEstimate",
@@ -92,6 +96,8 @@ __all__ = [
     "lookup_gpu_peak",
     "naive_matmul_intensity",
     "naive_time_gemm",
+    "num_blocks_for_cache",
     "time_callable",
     "time_gemm",
+    "vector_add_bytes",
 ]

@@ -18,10 +18,14 @@ from typing import Any
 __all__ = ["cuda_available", "device_name", "get_synchronizer"]
 
 
+# Where Linux describes its CPUs; tests point this at a fake file.
+_CPUINFO = "/proc/cpuinfo"
+
+
 def _read_cpuinfo() -> list[dict[str, str]]:
     """The blocks of /proc/cpuinfo as dicts (empty list where there is none)."""
     try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+        with open(_CPUINFO, encoding="utf-8", errors="replace") as fh:
             text = fh.read()
     except OSError:
         return []

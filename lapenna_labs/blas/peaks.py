@@ -5,11 +5,14 @@
 * :func:`lookup_gpu_peak`: the entry, or one precision's ceiling, for a device name as
   ``torch`` reports it;
 * :func:`cpu_peak_estimate` (a :class:`CpuPeakEstimate`): ``cores x GHz x FLOPs/cycle``
-  from ``/proc/cpuinfo``, with every assumption stated.
+  from sysfs and ``/proc/cpuinfo``, with every assumption stated and the clock's source
+  (:data:`CLOCK_SOURCES`): the maximum boost clock where the kernel exposes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import numbers
 import os
 import platform
 import re
@@ -20,7 +23,13 @@ from .._validation import check_positive_int
 from .counts import _dtype_name, itemsize
 from .devices import _read_cpuinfo
 
-__all__ = ["PEAK_GFLOPS", "CpuPeakEstimate", "cpu_peak_estimate", "lookup_gpu_peak"]
+__all__ = [
+    "CLOCK_SOURCES",
+    "PEAK_GFLOPS",
+    "CpuPeakEstimate",
+    "cpu_peak_estimate",
+    "lookup_gpu_peak",
+]
 
 # The H100 SXM5 and the H200 SXM share the Hopper chip and its clocks, so their compute rates
 # are one set of figures (dense GFLOP/s, as in PEAK_GFLOPS); only the memory differs.
@@ -180,6 +189,24 @@ def lookup_gpu_peak(name: str, dtype: Any | None = None) -> dict[str, Any] | flo
     return None
 
 
+# Where Linux's cpufreq driver publishes each CPU's clock limits; tests point this elsewhere.
+_SYSFS_CPU = "/sys/devices/system/cpu"
+
+#: What each ``CpuPeakEstimate.clock_source`` means, in the order :func:`cpu_peak_estimate`
+#: tries them (the model name and ``/proc/cpuinfo`` are read together: the higher one wins).
+CLOCK_SOURCES: dict[str, str] = {
+    "given": "the clock passed as ghz=",
+    "cpuinfo_max_freq": "the highest clock the kernel's cpufreq driver reports in sysfs "
+    "(cpufreq/cpuinfo_max_freq, which lscpu shows as 'CPU max MHz'): the maximum boost clock "
+    "with the intel_pstate and amd-pstate drivers, possibly the base clock with acpi-cpufreq",
+    "nominal from the model name": "the rated clock printed in the CPU's model name "
+    "('@ 2.60GHz'): the base clock, which boost can exceed",
+    "/proc/cpuinfo MHz": "the 'cpu MHz' of /proc/cpuinfo: the current clock on bare metal, "
+    "usually the nominal one in a virtual machine; boost can exceed it",
+    "assumed": "no clock found: 2.5 GHz assumed",
+}
+
+
 @dataclass(frozen=True)
 class CpuPeakEstimate:
     """A CPU's theoretical peak, ``cores x GHz x FLOPs/cycle/core``, and how it was guessed.
@@ -192,6 +219,10 @@ class CpuPeakEstimate:
         Physical cores used in the product.
     ghz : float
         Clock frequency in GHz.
+    clock_source : str
+        Where ``ghz`` came from, a key of :data:`CLOCK_SOURCES`: only ``"cpuinfo_max_freq"``
+        can be the maximum boost clock; with any other source a correct measurement may
+        exceed the estimate, because the cores ran faster than the clock it assumed.
     vector_bits : int
         Effective SIMD width the FMA units process per cycle.
     fma_units : int
@@ -212,6 +243,7 @@ class CpuPeakEstimate:
     model: str
     cores: int
     ghz: float
+    clock_source: str
     vector_bits: int
     fma_units: int
     has_fma: bool
@@ -220,11 +252,79 @@ class CpuPeakEstimate:
     gflops: float
     assumptions: tuple[str, ...] = field(default=())
 
+    @property
+    def clock_meaning(self) -> str:
+        """What the clock of this estimate is, in words (see :data:`CLOCK_SOURCES`)."""
+        return CLOCK_SOURCES[self.clock_source]
+
+    def clock_needed_for(self, gflops: float) -> float:
+        """The clock in GHz at which these cores and FLOP/cycle deliver ``gflops``.
+
+        A measured rate above the estimate means either a broken measurement or cores that
+        ran faster than ``ghz``; this is the clock they must at least have run at.
+
+        Examples
+        --------
+        >>> est = cpu_peak_estimate("float64", cores=1, ghz=2.6, vector_bits=256, fma_units=2)
+        >>> round(est.clock_needed_for(48.0), 2)  # 48 GFLOP/s at 16 FLOP/cycle
+        3.0
+        """
+        if isinstance(gflops, bool) or not isinstance(gflops, numbers.Real) or not gflops > 0:
+            raise ValueError(
+                f"CpuPeakEstimate.clock_needed_for: gflops must be a positive number, "
+                f"got {gflops!r}"
+            )
+        return float(gflops) / (self.cores * self.flops_per_cycle)
+
     def __str__(self) -> str:
         return (
             f"{self.model}: {self.cores} cores x {self.ghz:.2f} GHz x "
-            f"{self.flops_per_cycle} FLOP/cycle = {self.gflops:.1f} GFLOP/s ({self.dtype})"
+            f"{self.flops_per_cycle} FLOP/cycle = {self.gflops:.1f} GFLOP/s "
+            f"({self.dtype}; clock: {self.clock_source})"
         )
+
+
+def _allowed_cpus() -> set[int]:
+    """The logical CPUs this process may run on."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return set(range(os.cpu_count() or 1))
+
+
+def _max_cpufreq_ghz(cpus: set[int]) -> float | None:
+    """The highest ``cpuinfo_max_freq`` (kHz in sysfs) among ``cpus``, in GHz, if any."""
+    found = []
+    for cpu in sorted(cpus):
+        try:
+            with open(f"{_SYSFS_CPU}/cpu{cpu}/cpufreq/cpuinfo_max_freq") as fh:
+                found.append(int(fh.read().strip()) / 1e6)
+        except (OSError, ValueError):
+            continue
+    return max(found, default=None)
+
+
+def _cpu_clock(info: list[dict[str, str]], cpus: set[int], model: str) -> tuple[float, str]:
+    """This CPU's clock in GHz and its source (a key of CLOCK_SOURCES).
+
+    The maximum clock from sysfs where the kernel exposes one; else the higher of the model
+    name's rated clock and /proc/cpuinfo's 'cpu MHz', since a peak is a ceiling.
+    """
+    boost = _max_cpufreq_ghz(cpus)
+    if boost:
+        return boost, "cpuinfo_max_freq"
+    candidates = []
+    rated = re.search(r"@\s*(\d+(?:\.\d+)?)\s*GHz", model, flags=re.IGNORECASE)
+    if rated:
+        candidates.append((float(rated.group(1)), "nominal from the model name"))
+    mhz = []
+    for block in info:
+        with contextlib.suppress(KeyError, ValueError):
+            mhz.append(float(block["cpu MHz"]) / 1000)
+    if mhz:
+        candidates.append((max(mhz), "/proc/cpuinfo MHz"))
+    # max() keeps the first of equal clocks: the rated one, a documented figure.
+    return max(candidates, key=lambda c: c[0], default=(2.5, "assumed"))
 
 
 def cpu_peak_estimate(
@@ -235,19 +335,19 @@ def cpu_peak_estimate(
     vector_bits: int | None = None,
     fma_units: int | None = None,
 ) -> CpuPeakEstimate:
-    """Estimate this CPU's peak GFLOP/s from ``/proc/cpuinfo``.
+    """Estimate this CPU's peak GFLOP/s from sysfs and ``/proc/cpuinfo``.
 
     Parameters
     ----------
     dtype : {"float64", "float32"}, default "float64"
         The precision; float32 has twice the SIMD lanes.
     cores, ghz, vector_bits, fma_units : optional
-        Override any factor (e.g. the turbo clock from the vendor's page).
+        Override any factor (e.g. the boost clock from the vendor's page).
 
     Returns
     -------
     CpuPeakEstimate
-        With ``.gflops`` and the ``.assumptions`` behind each factor.
+        With ``.gflops``, the ``.clock_source`` and the ``.assumptions`` behind each factor.
 
     Notes
     -----
@@ -257,10 +357,13 @@ def cpu_peak_estimate(
     * cores: distinct (physical id, core id) pairs in ``/proc/cpuinfo`` -- hyperthreads share
       one core's FMA units -- limited to the CPUs this process may run on; else
       ``os.cpu_count()``.
-    * clock: ``cpuinfo_max_freq`` from sysfs where the kernel exposes it, else ``cpu MHz``
-      from ``/proc/cpuinfo``. In a virtual machine that is the nominal clock; turbo boost
-      can run 30-40 % faster, so a measured GEMM may beat this "peak". Heavy AVX-512 use can
-      also lower the clock.
+    * clock (``.clock_source``, see :data:`CLOCK_SOURCES`): the highest
+      ``cpufreq/cpuinfo_max_freq`` in sysfs among those CPUs, which is the maximum boost clock
+      where the driver reports it. Many virtual machines expose no cpufreq at all; then the
+      higher of the clock in the model name ("@ 2.60GHz") and ``cpu MHz`` in ``/proc/cpuinfo``,
+      both usually the nominal clock, which boost can exceed by 30-40 %: a correct
+      measurement may then beat this "peak" (:meth:`CpuPeakEstimate.clock_needed_for` says
+      how fast the cores must have run). Heavy AVX-512 use can also lower the clock.
     * SIMD width: 512 bits with ``avx512f``, 256 with ``avx``/``avx2``, 128 with SSE2 or
       ARM NEON. AMD Zen 4 (family 25 with AVX-512) executes 512-bit instructions as two
       256-bit halves, so its effective width is 256.
@@ -271,8 +374,8 @@ def cpu_peak_estimate(
     Examples
     --------
     >>> est = cpu_peak_estimate("float64", cores=2, ghz=2.6, vector_bits=256, fma_units=2)
-    >>> est.flops_per_cycle, round(est.gflops, 1)
-    (16, 83.2)
+    >>> est.flops_per_cycle, round(est.gflops, 1), est.clock_source
+    (16, 83.2, 'given')
     """
     func = "cpu_peak_estimate"
     name = _dtype_name(dtype)
@@ -282,12 +385,9 @@ def cpu_peak_estimate(
     first = info[0] if info else {}
     assumptions: list[str] = []
     model = first.get("model name") or platform.processor() or platform.machine() or "CPU"
+    allowed = _allowed_cpus()
 
     if cores is None:
-        try:
-            allowed = os.sched_getaffinity(0)
-        except AttributeError:  # not on Linux
-            allowed = set(range(os.cpu_count() or 1))
         pairs = {
             (b.get("physical id", "0"), b["core id"])
             for b in info
@@ -304,25 +404,12 @@ def cpu_peak_estimate(
     cores = check_positive_int(cores, name="cores", func=func)
 
     if ghz is None:
-        try:
-            with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as fh:
-                ghz = int(fh.read().strip()) / 1e6
-            assumptions.append(f"clock: {ghz:.2f} GHz, cpuinfo_max_freq (sysfs)")
-        except (OSError, ValueError):
-            mhz = [float(b["cpu MHz"]) for b in info if "cpu MHz" in b]
-            if mhz:
-                ghz = max(mhz) / 1000
-                assumptions.append(
-                    f"clock: {ghz:.2f} GHz, 'cpu MHz' in /proc/cpuinfo (nominal or current; "
-                    "turbo can be higher)"
-                )
-            else:
-                ghz = 2.5
-                assumptions.append("clock: 2.5 GHz assumed (no frequency found)")
+        ghz, clock_source = _cpu_clock(info, allowed, model)
     else:
-        assumptions.append(f"clock: {ghz:.2f} GHz (given)")
-    if not ghz > 0:
-        raise ValueError(f"{func}: ghz must be positive, got {ghz!r}")
+        clock_source = "given"
+    if isinstance(ghz, bool) or not isinstance(ghz, numbers.Real) or not ghz > 0:
+        raise ValueError(f"{func}: ghz must be a positive number, got {ghz!r}")
+    assumptions.append(f"clock: {ghz:.2f} GHz, {CLOCK_SOURCES[clock_source]}")
 
     flags = set((first.get("flags") or first.get("Features") or "").split())
     has_fma = bool(flags & {"fma", "asimd", "fphp"}) or platform.machine() in ("arm64", "aarch64")
@@ -360,6 +447,7 @@ def cpu_peak_estimate(
         model=model,
         cores=cores,
         ghz=float(ghz),
+        clock_source=clock_source,
         vector_bits=vector_bits,
         fma_units=fma_units,
         has_fma=has_fma,
