@@ -2,6 +2,9 @@
 
 * :func:`plot_gflops`: GFLOP/s against matrix size, per precision and device (week 2);
 * :func:`plot_roofline`: attainable GFLOP/s against intensity, with measured points (week 1);
+* :func:`plot_memory_hierarchy`: registers to DRAM as a pyramid (week 1);
+* :func:`plot_tiling`: the blocked product's grids of blocks, one block product marked (week 1);
+* :func:`set_log_ticks`: one plain label per tick on a log axis (sizes of a sweep);
 * :func:`plot_training_history`: loss and accuracy per epoch (week 4);
 * :func:`draw_graph`: a :mod:`lapenna_labs.graph` computational graph with every node's value
   and gradient, laid out by :func:`graph_layout` (week 4).
@@ -12,19 +15,29 @@ Every function takes an optional matplotlib ``ax`` to draw into and returns the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
+from matplotlib.patches import FancyBboxPatch, Polygon, Rectangle
+from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from .blas import attainable_gflops
 from .graph import OP_SYMBOLS, Value, as_rows, nodes
 
-__all__ = ["draw_graph", "graph_layout", "plot_gflops", "plot_roofline", "plot_training_history"]
+__all__ = [
+    "draw_graph",
+    "graph_layout",
+    "plot_gflops",
+    "plot_memory_hierarchy",
+    "plot_roofline",
+    "plot_tiling",
+    "plot_training_history",
+    "set_log_ticks",
+]
 
 
 def _records_list(records: Any, func: str) -> list[dict[str, Any]]:
@@ -531,3 +544,199 @@ def draw_graph(
     if title:
         ax.set_title(title)
     return ax.figure
+
+
+def set_log_ticks(ax: Axes, values: Sequence[float], *, axis: str = "x") -> Figure:
+    """Put a logarithmic axis's ticks exactly at ``values``, each labelled once, plainly.
+
+    Matplotlib labels the minor ticks of a log axis that spans less than a few decades
+    (``2x10^1``, ``3x10^1`` ...), and the labels collide. This draws one labelled tick per
+    value (block sizes, matrix sizes) and no minor ticks.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    values : sequence of float
+        Positive tick positions, e.g. the block sizes of a sweep.
+    axis : {"x", "y"}, default "x"
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure of ``ax``.
+
+    Examples
+    --------
+    >>> fig, ax = plt.subplots()
+    >>> _ = ax.plot([16, 64, 256], [3, 2, 1])
+    >>> _ = set_log_ticks(ax, [16, 64, 256])
+    >>> [t.get_text() for t in ax.get_xticklabels()], len(ax.xaxis.get_minorticklocs())
+    (['16', '64', '256'], 0)
+    >>> plt.close(fig)
+    """
+    func = "set_log_ticks"
+    if axis not in ("x", "y"):
+        raise ValueError(f"{func}: axis must be 'x' or 'y', got {axis!r}")
+    ticks = np.asarray(values, dtype=float)
+    if ticks.ndim != 1 or ticks.size == 0 or not np.all(np.isfinite(ticks) & (ticks > 0)):
+        raise ValueError(f"{func}: values must be a non-empty list of positive numbers")
+    scaled = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    scaled.set_major_locator(FixedLocator(ticks))
+    scaled.set_major_formatter(FixedFormatter([f"{v:g}" for v in ticks]))
+    scaled.set_minor_locator(NullLocator())
+    return ax.figure
+
+
+def plot_tiling(
+    num_blocks: int,
+    block: tuple[int, int, int] = (1, 2, 0),
+    ax: Axes | None = None,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """The blocked product ``C = A B`` as three grids of blocks, one block product marked.
+
+    Parameters
+    ----------
+    num_blocks : int
+        ``N``, blocks per side of each matrix (2 to 12 draw legibly).
+    block : (int, int, int), default (1, 2, 0)
+        ``(i, j, k)``, 0-based: the step ``C_ij += A_ik B_kj`` to mark. The block row ``i`` of
+        ``A`` and block column ``j`` of ``B`` that ``C_ij`` needs are shaded lightly.
+    ax : matplotlib Axes, optional
+    title : str, optional
+        Default: the marked step, 1-based as in the book's formula.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    The three marked blocks are what must sit in fast memory together, ``3 b**2`` words; the
+    shaded row and column are the ``2 N b**2`` words fetched from slow memory to finish
+    ``C_ij`` (see :func:`lapenna_labs.blas.blocked_matmul`).
+
+    Examples
+    --------
+    >>> fig = plot_tiling(4, (1, 2, 0))
+    >>> sum(p.get_facecolor()[:3] != (1, 1, 1) for p in fig.axes[0].patches)  # shaded blocks
+    9
+    >>> plt.close(fig)
+    """
+    func = "plot_tiling"
+    if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 1:
+        raise ValueError(f"{func}: num_blocks must be a positive integer, got {num_blocks!r}")
+    if len(block) != 3 or not all(isinstance(v, int) and 0 <= v < num_blocks for v in block):
+        raise ValueError(
+            f"{func}: block must be (i, j, k) with each in 0..{num_blocks - 1}, got {block!r}"
+        )
+    i, j, k = block
+    fig, ax = _new_axes(ax, figsize=(9.0, 3.4))
+    light, strong = "#cfe3f6", "#2f6fb0"
+    gap = 1.0  # space between the grids, in blocks
+
+    def grid(x0: float, name: str, shade: Callable[[int, int], str | None]) -> None:
+        for row in range(num_blocks):
+            for col in range(num_blocks):
+                color = shade(row, col) or "white"
+                # row 0 on top, as a matrix is printed
+                ax.add_patch(
+                    Rectangle(
+                        (x0 + col, num_blocks - 1 - row), 1, 1,
+                        facecolor=color, edgecolor="0.35", linewidth=0.8,
+                    )
+                )  # fmt: skip
+        ax.text(x0 + num_blocks / 2, num_blocks + 0.35, name, ha="center", fontsize=12)
+
+    def shade_c(row: int, col: int) -> str | None:
+        return strong if (row, col) == (i, j) else None
+
+    def shade_a(row: int, col: int) -> str | None:
+        return strong if (row, col) == (i, k) else light if row == i else None
+
+    def shade_b(row: int, col: int) -> str | None:
+        return strong if (row, col) == (k, j) else light if col == j else None
+
+    step = num_blocks + gap
+    for index, (name, shade) in enumerate((("C", shade_c), ("A", shade_a), ("B", shade_b))):
+        grid(index * step, name, shade)
+    for index, symbol in ((1, "+="), (2, "×")):
+        ax.text(index * step - gap / 2, num_blocks / 2, symbol, ha="center", va="center",
+                fontsize=14)  # fmt: skip
+    ax.set_xlim(-0.2, 3 * num_blocks + 2 * gap + 0.2)
+    ax.set_ylim(-0.2, num_blocks + 0.9)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(
+        title
+        if title is not None
+        else f"C[{i + 1},{j + 1}] += A[{i + 1},{k + 1}] B[{k + 1},{j + 1}]: "
+        f"{num_blocks} x {num_blocks} blocks per matrix"
+    )
+    return fig
+
+
+def plot_memory_hierarchy(
+    levels: Sequence[tuple[str, str]] | Mapping[str, str],
+    ax: Axes | None = None,
+    *,
+    title: str | None = "The memory hierarchy",
+) -> Figure:
+    """The memory hierarchy as a pyramid: the fastest, smallest level on top.
+
+    Parameters
+    ----------
+    levels : sequence of (name, detail), or dict of name to detail
+        From the top (registers) down (main memory); ``detail`` is printed under the name,
+        e.g. ``"32 KiB · ~4 cycles"``.
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_memory_hierarchy([("registers", "~1 KiB"), ("L1", "32 KiB"), ("DRAM", "GiB")])
+    >>> len(fig.axes[0].patches)  # one band per level
+    3
+    >>> plt.close(fig)
+    """
+    func = "plot_memory_hierarchy"
+    rows = list(levels.items() if isinstance(levels, Mapping) else levels)
+    if not rows or any(len(row) != 2 for row in rows):
+        raise ValueError(f"{func}: levels must be a non-empty list of (name, detail) pairs")
+    count = len(rows)
+    fig, ax = _new_axes(ax, figsize=(7.0, 0.75 * count + 1.0))
+    colors = plt.get_cmap("Blues")(np.linspace(0.25, 0.75, count))
+
+    def half_width(depth: float) -> float:  # the pyramid widens linearly downwards
+        return 0.9 + 2.3 * depth / count
+
+    for index, ((name, detail), color) in enumerate(zip(rows, colors, strict=True)):
+        top, bottom = count - index, count - index - 1
+        w_top, w_bottom = half_width(index), half_width(index + 1)
+        ax.add_patch(
+            Polygon(
+                [(-w_top, top), (w_top, top), (w_bottom, bottom), (-w_bottom, bottom)],
+                closed=True, facecolor=color, edgecolor="white", linewidth=2,
+            )
+        )  # fmt: skip
+        ink = "white" if index >= count / 2 else "black"
+        ax.text(0, bottom + 0.62, str(name), ha="center", va="center", fontsize=10,
+                weight="bold", color=ink)  # fmt: skip
+        ax.text(0, bottom + 0.28, str(detail), ha="center", va="center", fontsize=8.5, color=ink)
+    edge = half_width(count) + 0.3
+    ax.annotate("", xy=(edge, count), xytext=(edge, 0),
+                arrowprops={"arrowstyle": "->", "color": "0.3"})  # fmt: skip
+    ax.text(edge + 0.1, count, "faster,\nsmaller", va="top", fontsize=8, color="0.3")
+    ax.text(edge + 0.1, 0, "slower,\nlarger", va="bottom", fontsize=8, color="0.3")
+    ax.set_xlim(-edge - 0.2, edge + 1.2)
+    ax.set_ylim(-0.1, count + 0.1)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return fig

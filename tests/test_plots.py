@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import FancyBboxPatch  # noqa: E402
+from matplotlib.patches import FancyBboxPatch, Polygon, Rectangle  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 
 from lapenna_labs.graph import gate_patterns_example, nodes, sigmoid_neuron_example  # noqa: E402
@@ -22,8 +22,11 @@ from lapenna_labs.plots import (  # noqa: E402
     draw_graph,
     graph_layout,
     plot_gflops,
+    plot_memory_hierarchy,
     plot_roofline,
+    plot_tiling,
     plot_training_history,
+    set_log_ticks,
 )
 
 
@@ -223,3 +226,113 @@ class TestDrawGraph:
     def test_bad_root(self, draw):
         with pytest.raises(ValueError, match=f"{draw.__name__}: root must be a Value, got float"):
             draw(3.0)
+
+
+@pytest.mark.lab1
+class TestSetLogTicks:
+    def test_one_plain_label_per_value_and_no_minor_ticks(self):
+        fig, ax = plt.subplots()
+        sizes = [16, 32, 64, 128, 256, 512]
+        ax.plot(sizes, [1, 2, 3, 4, 5, 6])
+        assert set_log_ticks(ax, sizes) is fig
+        fig.canvas.draw()
+        assert ax.get_xscale() == "log"
+        np.testing.assert_allclose(ax.get_xticks(), sizes)
+        assert [t.get_text() for t in ax.get_xticklabels()] == [str(s) for s in sizes]
+        # Matplotlib's default here labels minor ticks too, and they overlap: none are left.
+        assert len(ax.xaxis.get_minorticklocs()) == 0
+
+    def test_y_axis(self):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2], [0.01, 1])
+        set_log_ticks(ax, [0.01, 0.1, 1], axis="y")
+        assert ax.get_yscale() == "log" and ax.get_xscale() == "linear"
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["0.01", "0.1", "1"]
+
+    @pytest.mark.parametrize(
+        "values,axis,match",
+        [
+            ([1, 2], "z", "axis must be 'x' or 'y'"),
+            ([], "x", "positive"),
+            ([0, 1], "x", "positive"),
+        ],
+    )
+    def test_bad_input(self, values, axis, match):
+        _, ax = plt.subplots()
+        with pytest.raises(ValueError, match=f"set_log_ticks: .*{match}"):
+            set_log_ticks(ax, values, axis=axis)
+
+
+@pytest.mark.lab1
+class TestPlotTiling:
+    @staticmethod
+    def _cells(fig):
+        """(grid index, row, col, colour) of every block drawn, row 0 on top as printed."""
+        ax = fig.axes[0]
+        rects = [p for p in ax.patches if isinstance(p, Rectangle)]
+        n = int(np.sqrt(len(rects) // 3))  # three n x n grids
+        cells = []
+        for rect in rects:
+            x, y = rect.get_xy()
+            grid, col = divmod(int(round(x)), n + 1)
+            cells.append((grid, n - 1 - int(round(y)), col, rect.get_facecolor()[:3]))
+        return n, cells
+
+    @pytest.mark.parametrize("num_blocks,block", [(4, (1, 2, 0)), (3, (0, 0, 2)), (1, (0, 0, 0))])
+    def test_marks_the_block_product_and_shades_its_row_and_column(self, num_blocks, block):
+        i, j, k = block
+        n, cells = self._cells(plot_tiling(num_blocks, block))
+        assert n == num_blocks and len(cells) == 3 * num_blocks**2
+        white = (1.0, 1.0, 1.0)
+        shaded = {(g, r, c) for g, r, c, color in cells if color != white}
+        # C_ij; row i of A (it holds A_ik); column j of B (it holds B_kj).
+        expected = {(0, i, j)}
+        expected |= {(1, i, c) for c in range(num_blocks)}
+        expected |= {(2, r, j) for r in range(num_blocks)}
+        assert shaded == expected
+        colors = {(g, r, c): color for g, r, c, color in cells}
+        strong = colors[(0, i, j)]
+        assert colors[(1, i, k)] == strong and colors[(2, k, j)] == strong
+        light = [colors[key] for key in expected - {(0, i, j), (1, i, k), (2, k, j)}]
+        assert all(color != strong for color in light)
+
+    def test_title_names_the_step_one_based(self):
+        fig = plot_tiling(4, (1, 2, 0))
+        assert fig.axes[0].get_title().startswith("C[2,3] += A[2,1] B[1,3]")
+
+    @pytest.mark.parametrize(
+        "args,match",
+        [((0,), "num_blocks must be a positive integer"), ((3, (0, 3, 0)), "block must be"),
+         ((3, (0, 1)), "block must be"), ((2.0,), "num_blocks")],
+    )  # fmt: skip
+    def test_bad_input(self, args, match):
+        with pytest.raises(ValueError, match=f"plot_tiling: {match}"):
+            plot_tiling(*args)
+
+
+@pytest.mark.lab1
+class TestPlotMemoryHierarchy:
+    LEVELS = [("registers", "~1 KiB"), ("L1", "32 KiB"), ("L2", "1 MiB"), ("DRAM", "16 GiB")]
+
+    def test_one_band_per_level_widening_downwards(self):
+        fig = plot_memory_hierarchy(self.LEVELS)
+        ax = fig.axes[0]
+        bands = [p for p in ax.patches if isinstance(p, Polygon)]
+        assert len(bands) == len(self.LEVELS)
+        widths = [np.ptp(band.get_xy()[:, 0]) for band in bands]
+        assert widths == sorted(widths) and len(set(widths)) == len(widths)
+        heights = [band.get_xy()[:, 1].mean() for band in bands]  # first level on top
+        assert heights == sorted(heights, reverse=True)
+        texts = {t.get_text() for t in ax.texts}
+        for name, detail in self.LEVELS:
+            assert name in texts and detail in texts
+
+    def test_accepts_a_dict_and_an_axes(self):
+        fig, ax = plt.subplots()
+        assert plot_memory_hierarchy(dict(self.LEVELS), ax, title="here") is fig
+        assert ax.get_title() == "here"
+
+    @pytest.mark.parametrize("levels", [[], [("L1",)], [("L1", "32 KiB", "extra")]])
+    def test_bad_levels(self, levels):
+        with pytest.raises(ValueError, match="plot_memory_hierarchy: levels must be"):
+            plot_memory_hierarchy(levels)
