@@ -1,6 +1,8 @@
 """Figures the book and the labs draw: GFLOP/s against N, a roofline, training curves, graphs.
 
 * :func:`plot_gflops`: GFLOP/s against matrix size, per precision and device (week 2);
+* :func:`plot_async_timeline`: the CPU and the GPU over time, and what an unsynchronised
+  timer measures (week 2);
 * :func:`plot_roofline`: attainable GFLOP/s against intensity, with measured points (week 1);
 * :func:`plot_memory_hierarchy`: registers to DRAM as a pyramid (week 1);
 * :func:`plot_tiling`: the blocked product's grids of blocks, one block product marked (week 1);
@@ -31,6 +33,7 @@ from .graph import OP_SYMBOLS, Value, as_rows, nodes
 __all__ = [
     "draw_graph",
     "graph_layout",
+    "plot_async_timeline",
     "plot_gflops",
     "plot_memory_hierarchy",
     "plot_roofline",
@@ -737,6 +740,91 @@ def plot_memory_hierarchy(
     ax.set_xlim(-edge - 0.2, edge + 1.2)
     ax.set_ylim(-0.1, count + 0.1)
     ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_async_timeline(
+    host_seconds: float,
+    device_seconds: float,
+    ax: Axes | None = None,
+    *,
+    title: str | None = "What a timer around an asynchronous GPU call measures",
+) -> Figure:
+    """The CPU and the GPU over time for one timed GPU product, and what each timer measures.
+
+    The CPU spends ``host_seconds`` in the call (launching the kernel and any one-off set-up)
+    and returns; the GPU then runs the product for ``device_seconds``. A timer read right
+    after the call measures the first; one read after ``torch.cuda.synchronize()`` measures
+    both, which is essentially the product.
+
+    Parameters
+    ----------
+    host_seconds : float
+        Time the call keeps the CPU busy before it returns (what the unsynchronised timer
+        reads).
+    device_seconds : float
+        Time the GPU computes.
+    ax : Axes, optional
+        Draw into this; default a new figure.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two lanes, ``"CPU (Python)"`` and ``"GPU"``, in milliseconds; the two timers'
+        intervals are drawn as labelled arrows below them.
+
+    Notes
+    -----
+    The kernel is drawn as starting when the call returns. In reality it starts as soon as it
+    is queued, slightly before; the synchronised time is then ``device_seconds`` plus the part
+    of the launch that did not overlap, which the figure rounds up to ``host + device``.
+
+    Examples
+    --------
+    >>> fig = plot_async_timeline(0.49e-3, 9.0e-3)
+    >>> [label.get_text() for label in fig.axes[0].get_yticklabels()]
+    ['GPU', 'CPU (Python)']
+    """
+    func = "plot_async_timeline"
+    for name, value in (("host_seconds", host_seconds), ("device_seconds", device_seconds)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+            raise ValueError(f"{func}: {name} must be a number of seconds, got {value!r}")
+        if not value > 0:
+            raise ValueError(f"{func}: {name} must be positive, got {value!r}")
+    host, device = 1e3 * float(host_seconds), 1e3 * float(device_seconds)
+    end = host + device
+    fig, ax = _new_axes(ax, figsize=(8.0, 3.4))
+    lanes = {"GPU": 0.0, "CPU (Python)": 1.0}
+    cpu, gpu = lanes["CPU (Python)"], lanes["GPU"]
+    ax.broken_barh([(0.0, host)], (cpu - 0.3, 0.6), facecolors="C1")
+    ax.broken_barh([(host, device)], (cpu - 0.3, 0.6), facecolors="none", edgecolors="C0",
+                   hatch="//")  # fmt: skip
+    ax.broken_barh([(host, device)], (gpu - 0.3, 0.6), facecolors="C0")
+    ax.text(host + device / 2, gpu, "the product runs", ha="center", va="center", color="white")
+    ax.text(host + device / 2, cpu, "torch.cuda.synchronize() waits", ha="center", va="center")
+    ax.annotate(f"the call returns after {host:.2g} ms: the product is queued, not done",
+                xy=(host, cpu + 0.3),
+                xytext=(host + 0.04 * end, cpu + 0.62), fontsize=8,
+                arrowprops={"arrowstyle": "->", "color": "C1"})  # fmt: skip
+    timers = [
+        (-0.75, host, f"timer without synchronisation: {host:.2g} ms", "C3"),
+        (-1.2, end, f"timer after synchronize(): {end:.3g} ms", "C2"),
+    ]
+    for y, stop, label, color in timers:
+        ax.annotate("", xy=(stop, y), xytext=(0.0, y),
+                    arrowprops={"arrowstyle": "|-|", "color": color, "lw": 1.5})  # fmt: skip
+        ax.text(stop + 0.01 * end, y, label, va="center", fontsize=9, color=color)
+    for x in (0.0, host, end):
+        ax.axvline(x, color="0.6", lw=0.8, ls=":", zorder=0)
+    ax.set_yticks(list(lanes.values()), list(lanes))
+    ax.set_ylim(-1.5, 1.9)
+    ax.set_xlim(-0.02 * end, 1.45 * end)
+    ax.set_xlabel("time since the first clock read (ms)")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
     if title:
         ax.set_title(title)
     return fig

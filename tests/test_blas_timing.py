@@ -234,3 +234,39 @@ class TestCuda:
     def test_naive_gpu_timing_runs(self):
         t = naive_time_gemm(1024, "float32", "cuda")
         assert t.seconds >= 0 and t.device == "cuda:0"
+
+
+@pytest.mark.lab2
+class TestAsyncTimeline:
+    """plots.plot_async_timeline: week 2's figure of what an unsynchronised timer measures."""
+
+    def test_bars_and_timers_have_the_given_durations(self):
+        from matplotlib.collections import PolyCollection
+
+        from lapenna_labs.plots import plot_async_timeline
+
+        fig = plot_async_timeline(0.5e-3, 8.0e-3)
+        (ax,) = fig.axes
+        # broken_barh draws each bar as a PolyCollection; read the extents back in ms.
+        bars = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        spans = sorted(
+            (round(p.get_extents().x0, 6), round(p.get_extents().x1, 6), p.get_extents().y0)
+            for c in bars
+            for p in c.get_paths()
+        )
+        # The CPU's call (0 to 0.5 ms), its wait and the GPU's product (0.5 to 8.5 ms).
+        assert [(x0, x1) for x0, x1, _ in spans] == [(0.0, 0.5), (0.5, 8.5), (0.5, 8.5)]
+        texts = " ".join(t.get_text() for t in ax.texts)
+        assert "timer without synchronisation: 0.5 ms" in texts
+        assert "timer after synchronize(): 8.5 ms" in texts
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["GPU", "CPU (Python)"]
+        fig.clf()
+
+    @pytest.mark.parametrize("bad", [0.0, -1e-3, True, "1 ms", None])
+    def test_bad_durations(self, bad):
+        from lapenna_labs.plots import plot_async_timeline
+
+        with pytest.raises(ValueError, match="plot_async_timeline: host_seconds"):
+            plot_async_timeline(bad, 1e-3)
+        with pytest.raises(ValueError, match="plot_async_timeline: device_seconds"):
+            plot_async_timeline(1e-3, bad)
