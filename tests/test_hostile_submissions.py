@@ -206,11 +206,13 @@ def test_killed_run_loses_nothing_and_the_next_run_finishes(tmp_path, sig):
         # a shell's background job inherits SIGINT ignored; an instructor's terminal does not
         "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])\n"
-        "import parallel, test_hostile_submissions as t\n"
-        "scheduling.grade_all(parallel.Path(sys.argv[3]), 'hw00', t.options(jobs=1))\n"
+        "from pathlib import Path\n"
+        "from autograder import scheduling\n"
+        "import test_hostile_submissions as t\n"
+        "scheduling.grade_all(Path(sys.argv[3]), 'hw00', t.options(jobs=1))\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(HERE.parent / "autograder"), str(HERE), str(course)],
+        [sys.executable, "-c", script, str(HERE.parent), str(HERE), str(course)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import importlib
 import os
 import socket
 import subprocess
@@ -281,7 +282,7 @@ def test_inspect_submission_refuses_broken_files(tmp_path, content, reason):
 
 # --------------------------------------------------------------------------- the fingerprint
 
-GUARDED = ("torch", "torch.nn.functional")
+GUARDED = ("torch",)  # and its submodules, as in lapenna_labs.grading.GUARDED_MODULES
 
 
 def _notebook_function():
@@ -314,10 +315,13 @@ def test_fingerprint_guards_torch_imported_before_the_baseline():
     assert guard.integrity_changes(baseline, fingerprint.fingerprint(guarded=GUARDED))[0] == []
     saved, functional.conv2d = functional.conv2d, _notebook_function()
     try:
-        changed, _ = guard.integrity_changes(baseline, fingerprint.fingerprint(guarded=GUARDED))
+        planted, _ = guard.integrity_changes(baseline, fingerprint.fingerprint(guarded=GUARDED))
+        functional.conv2d = functional.conv1d  # genuine, but not what the tests rely on
+        swapped, _ = guard.integrity_changes(baseline, fingerprint.fingerprint(guarded=GUARDED))
     finally:
         functional.conv2d = saved
-    assert "torch.nn.functional.conv2d" in changed
+    assert planted == ["torch.nn.functional.conv2d"]
+    assert swapped == ["torch.nn.functional.<attributes>"]
 
 
 def test_fingerprint_adopts_a_guarded_module_first_seen_later_unless_patched():
@@ -327,7 +331,8 @@ def test_fingerprint_adopts_a_guarded_module_first_seen_later_unless_patched():
     baseline = fingerprint.fingerprint(guarded=())
     changed, adopted = guard.integrity_changes(baseline, fingerprint.fingerprint(guarded=GUARDED))
     assert changed == []
-    assert adopted["sys.modules[torch]"] == "loaded" and "torch.nn.functional.conv2d" in adopted
+    assert adopted["sys.modules[torch.nn.functional]"] == "loaded"
+    assert "torch.nn.functional.<attributes>" in adopted
     saved, functional.conv2d = functional.conv2d, _notebook_function()
     try:  # imported and patched in the same cell
         changed, adopted = guard.integrity_changes(
@@ -336,18 +341,21 @@ def test_fingerprint_adopts_a_guarded_module_first_seen_later_unless_patched():
     finally:
         functional.conv2d = saved
     assert changed == ["torch.nn.functional.conv2d"]
-    assert "torch.nn.functional.conv2d" not in adopted  # a tampered module is not adopted
+    assert "torch.nn.functional.<attributes>" not in adopted  # a tampered module is not adopted
 
 
 def test_fingerprint_reads_the_guarded_modules_and_never_imports_them(monkeypatch):
     from lapenna_labs import grading
 
-    assert "json.tool" not in sys.modules  # a module nothing here imports
-    monkeypatch.setattr(grading, "GUARDED_MODULES", ("json.tool", "math"), raising=False)
+    importlib.import_module("json.decoder")
+    assert "json.tool" not in sys.modules  # a submodule nothing here imports
+    monkeypatch.setattr(grading, "GUARDED_MODULES", ("json",), raising=False)
     listing = fingerprint.fingerprint()
-    assert "json.tool" not in sys.modules
-    assert "sys.modules[json.tool]" not in listing
-    assert listing["sys.modules[math]"] == "loaded" and "math.<foreign callables>" in listing
+    assert "json.tool" not in sys.modules and "sys.modules[json.tool]" not in listing
+    for name in ("json", "json.decoder"):  # the module and its imported submodules
+        assert listing[f"sys.modules[{name}]"] == "loaded"
+        assert listing[f"{name}.<foreign callables>"] == "[]"
+        assert len(listing[f"{name}.<attributes>"]) == 40  # a SHA-1 digest
 
 
 def test_kernel_call_leaves_the_student_namespace_alone():
@@ -399,6 +407,6 @@ def test_guard_catches_a_patched_torch_in_a_sandboxed_kernel(tmp_path):
     assert "sys.modules[torch]" not in baseline
     assert "torch.nn.functional.conv2d" in guard.integrity_changes(baseline, same_cell)[0]
     changed, baseline = guard.integrity_changes(baseline, restored)
-    assert changed == [] and "torch.nn.functional.conv2d" in baseline
+    assert changed == [] and "torch.nn.functional.<attributes>" in baseline
     assert "torch.nn.functional.conv2d" in guard.integrity_changes(baseline, later)[0]
     assert outs[-1]["stdout"].strip() == repr([guard.FINGERPRINT_RESULT])

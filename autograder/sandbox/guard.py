@@ -80,6 +80,7 @@ REAP_CODE = kernel_call(reaper, "reap", "__lapenna_reaped")
 
 
 _MODULE_KEY = "sys.modules["  # the fingerprint lists each module it covers under this key
+ATTRIBUTES, FOREIGN = fingerprint.ATTRIBUTES, fingerprint.FOREIGN_CALLABLES
 
 
 def _listed_names(value: str) -> set[str]:
@@ -98,9 +99,11 @@ def integrity_changes(
 
     Every entry of ``baseline`` that ``now`` lacks or holds differently is a change; for the
     entries that list names (``<instance callables>``, ``<foreign callables>``) the names
-    added or removed are reported instead. A module that ``now`` lists and ``baseline`` does
-    not (a guarded module the notebook imported since) is adopted into the returned baseline,
-    unless it already holds callables defined by the student: those are reported.
+    added or removed are reported instead, and a guarded module's digest (``<attributes>``)
+    only when no name in that module explains it. A module that ``now`` lists and ``baseline``
+    does not (a guarded module the notebook imported since) is adopted into the returned
+    baseline, unless it already holds callables that a notebook cell defined: those are
+    reported.
 
     Parameters
     ----------
@@ -118,10 +121,12 @@ def integrity_changes(
     --------
     >>> base = {"sys.modules[numpy]": "1", "numpy.allclose": "2"}
     >>> now = {**base, "numpy.allclose": "3", "sys.modules[torch]": "loaded",
-    ...        "torch.conv2d": "4", "torch.<foreign callables>": "[]"}
+    ...        "torch.<attributes>": "d1", "torch.<foreign callables>": "[]"}
     >>> changed, adopted = integrity_changes(base, now)
-    >>> changed, adopted["torch.conv2d"]
-    (['numpy.allclose'], '4')
+    >>> changed, adopted["torch.<attributes>"]
+    (['numpy.allclose'], 'd1')
+    >>> integrity_changes(adopted, {**now, "torch.<attributes>": "d2"})[0]
+    ['numpy.allclose', 'torch.<attributes>']
     >>> integrity_changes(base, {**now, "torch.<foreign callables>": "['conv2d']"})[0]
     ['numpy.allclose', 'torch.conv2d']
     """
@@ -136,23 +141,19 @@ def integrity_changes(
         else:
             changed.append(key)
     adopted = dict(baseline)
-    new_keys = [key for key in now if key not in baseline]
-    genuine = set()
-    for name in filter(None, map(_module_named, new_keys)):
-        planted = _listed_names(now.get(f"{name}.{fingerprint.FOREIGN_CALLABLES}", "[]"))
+    for name in filter(None, (_module_named(key) for key in now if key not in baseline)):
+        module_keys = [f"sys.modules[{name}]", f"{name}.{ATTRIBUTES}", f"{name}.{FOREIGN}"]
+        planted = _listed_names(now.get(module_keys[2], "[]"))
         changed += [f"{name}.{attribute}" for attribute in planted]
         if not planted:
-            genuine.add(name)
-    if genuine:
-        # Each entry belongs to the longest module name it starts with (torch.nn.functional's
-        # entries are not torch's).
-        modules = sorted(filter(None, map(_module_named, now)), key=len, reverse=True)
-        for key in new_keys:
-            module = _module_named(key) or next(
-                (name for name in modules if key.startswith(name + ".")), None
-            )
-            if module in genuine:
-                adopted[key] = now[key]
+            adopted.update({key: now[key] for key in module_keys if key in now})
+    explained = {key for key in changed if not key.endswith(ATTRIBUTES)}
+    changed = [
+        key
+        for key in changed
+        if not key.endswith(ATTRIBUTES)
+        or not any(name.startswith(key[: -len(ATTRIBUTES)]) for name in explained)
+    ]
     return sorted(set(changed)), adopted
 
 
