@@ -7,6 +7,7 @@ e.g. ``ValueError: dense_forward: x has 3 features but W expects 4``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -115,3 +116,25 @@ def check_positive_int(value: Any, *, name: str, func: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{func}: {name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def check_name(value: Any, choices: Collection[str], *, what: str, func: str) -> str:
+    """Return ``value`` stripped and lower-cased if it is one of ``choices``.
+
+    Otherwise raise a ValueError that lists them, e.g. ``get_activation: unknown activation
+    'swish'; valid names are 'sigmoid', 'tanh', ...``.
+    """
+    key = value.strip().lower() if isinstance(value, str) else None
+    if key not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{func}: unknown {what} {value!r}; valid names are {valid}")
+    return key
+
+
+def as_generator(seed: Any, *, func: str) -> np.random.Generator:
+    """Return a NumPy Generator: ``seed`` itself, or one seeded with a non-negative int."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
+        return np.random.default_rng(int(seed))
+    raise ValueError(f"{func}: seed must be a non-negative int or a numpy Generator, got {seed!r}")

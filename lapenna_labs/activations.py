@@ -13,6 +13,15 @@ input (strings, complex numbers, NaN, infinity).
 The registry :data:`ACTIVATIONS` maps a name to a ``(function, derivative)`` pair;
 :func:`get_activation` looks a name up with a helpful error.
 
+Each formula is written once, in a private *kernel* (``_sigmoid``, ``_sigmoid_grad``, ...)
+that trusts its input (a forward kernel can also write into a preallocated array ``out``,
+as NumPy's ufuncs do).
+The public functions check their input and then call the kernel; :mod:`lapenna_labs.layers`
+and :class:`lapenna_labs.mlp.MLP` call the kernels directly, after checking their own input
+once. A derivative kernel takes both ``z`` and the activation ``a = g(z)``, because each
+derivative is cheapest from one of them (the sigmoid's and tanh's from ``a``, the
+rectifiers' from ``z``), so a backward pass reuses what the forward pass computed.
+
 References
 ----------
 .. [1] Goodfellow, Bengio and Courville, *Deep Learning*, MIT Press, 2016, sections 6.2.2.3
@@ -29,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from lapenna_labs._validation import as_float_array
+from lapenna_labs._validation import as_float_array, check_name
 
 __all__ = [
     "ACTIVATIONS",
@@ -49,11 +58,26 @@ __all__ = [
 ]
 
 ArrayFunction = Callable[[Any], Any]
+#: leaky_relu's default slope for negative inputs (also PyTorch's default)
+LEAKY_RELU_ALPHA = 0.01
 
 
 def _scalar_or_array(arr: np.ndarray) -> Any:
     # Like NumPy's ufuncs: a 0-d result becomes a NumPy scalar, anything else stays an array.
     return arr[()]
+
+
+def _apply(kernel: Callable[..., Any], z: Any, func: str, *args: Any) -> Any:
+    """What every public elementwise activation does: check `z`, then run its kernel."""
+    return _scalar_or_array(kernel(as_float_array(z, name="z", func=func), *args))
+
+
+def _apply_grad(
+    forward: Callable[..., Any], derivative: Callable[..., Any], z: Any, func: str, *args: Any
+) -> Any:
+    """What every public derivative does: check `z`, compute ``a = g(z)``, then ``g'(z)``."""
+    z = as_float_array(z, name="z", func=func)
+    return _scalar_or_array(np.asarray(derivative(z, forward(z, *args), *args), dtype=z.dtype))
 
 
 def _check_alpha(alpha: Any, func: str) -> float:
@@ -67,10 +91,14 @@ def _check_alpha(alpha: Any, func: str) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def _sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     # exp(-|z|) lies in (0, 1], so it never overflows; pick the form that avoids 1 + huge.
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    return np.divide(np.where(z >= 0, 1, e), 1 + e, out=out)
+
+
+def _sigmoid_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return a * (1 - a)  # sigma'(z) = sigma(z) (1 - sigma(z)), from the output a = sigma(z)
 
 
 def sigmoid(z: Any) -> Any:
@@ -104,8 +132,7 @@ def sigmoid(z: Any) -> Any:
     >>> sigmoid(np.array([-1000.0, 0.0, 1000.0]))
     array([0. , 0.5, 1. ])
     """
-    z = as_float_array(z, name="z", func="sigmoid")
-    return _scalar_or_array(_sigmoid(z))
+    return _apply(_sigmoid, z, "sigmoid")
 
 
 def sigmoid_grad(z: Any) -> Any:
@@ -134,14 +161,20 @@ def sigmoid_grad(z: Any) -> Any:
     >>> sigmoid_grad(np.array([0.0]))
     array([0.25])
     """
-    z = as_float_array(z, name="z", func="sigmoid_grad")
-    s = _sigmoid(z)
-    return _scalar_or_array(s * (1 - s))
+    return _apply_grad(_sigmoid, _sigmoid_grad, z, "sigmoid_grad")
 
 
 # --------------------------------------------------------------------------------------------
 # tanh
 # --------------------------------------------------------------------------------------------
+
+
+def _tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.tanh(z, out=out)  # already stable: it saturates to +-1 without overflow
+
+
+def _tanh_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return 1 - a * a  # tanh'(z) = 1 - tanh(z)^2, from the output a = tanh(z)
 
 
 def tanh(z: Any) -> Any:
@@ -169,8 +202,7 @@ def tanh(z: Any) -> Any:
     >>> tanh(np.array([0.0, 1000.0]))
     array([0., 1.])
     """
-    z = as_float_array(z, name="z", func="tanh")
-    return _scalar_or_array(np.tanh(z))
+    return _apply(_tanh, z, "tanh")
 
 
 def tanh_grad(z: Any) -> Any:
@@ -196,14 +228,35 @@ def tanh_grad(z: Any) -> Any:
     >>> tanh_grad(np.array([0.0]))
     array([1.])
     """
-    z = as_float_array(z, name="z", func="tanh_grad")
-    t = np.tanh(z)
-    return _scalar_or_array(1 - t * t)
+    return _apply_grad(_tanh, _tanh_grad, z, "tanh_grad")
 
 
 # --------------------------------------------------------------------------------------------
 # ReLU and leaky ReLU
 # --------------------------------------------------------------------------------------------
+
+
+def _relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.maximum(z, 0, out=out)
+
+
+def _relu_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    # 1 where z > 0, else 0 (0 at the kink), as a boolean mask: see _KERNELS.
+    return z > 0
+
+
+def _leaky_relu(
+    z: np.ndarray, alpha: float = LEAKY_RELU_ALPHA, out: np.ndarray | None = None
+) -> np.ndarray:
+    # max(z, 0) + alpha min(z, 0): z where z > 0, alpha z elsewhere, for any alpha
+    out = np.minimum(z, 0, out=out)
+    out *= alpha
+    out += np.maximum(z, 0)
+    return out
+
+
+def _leaky_relu_grad(z: np.ndarray, a: np.ndarray, alpha: float = LEAKY_RELU_ALPHA) -> np.ndarray:
+    return np.where(z > 0, 1, alpha).astype(z.dtype)  # alpha at the kink z = 0
 
 
 def relu(z: Any) -> Any:
@@ -233,8 +286,7 @@ def relu(z: Any) -> Any:
     >>> relu(np.array([-2.0, 0.0, 3.0]))
     array([0., 0., 3.])
     """
-    z = as_float_array(z, name="z", func="relu")
-    return _scalar_or_array(np.maximum(z, 0))
+    return _apply(_relu, z, "relu")
 
 
 def relu_grad(z: Any) -> Any:
@@ -263,11 +315,10 @@ def relu_grad(z: Any) -> Any:
     >>> relu_grad(np.array([-2.0, 0.0, 3.0]))
     array([0., 0., 1.])
     """
-    z = as_float_array(z, name="z", func="relu_grad")
-    return _scalar_or_array((z > 0).astype(z.dtype))
+    return _apply_grad(_relu, _relu_grad, z, "relu_grad")
 
 
-def leaky_relu(z: Any, alpha: float = 0.01) -> Any:
+def leaky_relu(z: Any, alpha: float = LEAKY_RELU_ALPHA) -> Any:
     r"""Leaky ReLU: ``z`` where ``z > 0``, ``alpha * z`` elsewhere.
 
     Parameters
@@ -298,12 +349,10 @@ def leaky_relu(z: Any, alpha: float = 0.01) -> Any:
     >>> leaky_relu(np.array([-2.0, 3.0]), alpha=0.1)
     array([-0.2,  3. ])
     """
-    z = as_float_array(z, name="z", func="leaky_relu")
-    alpha = _check_alpha(alpha, "leaky_relu")
-    return _scalar_or_array(np.where(z > 0, z, z.dtype.type(alpha) * z))
+    return _apply(_leaky_relu, z, "leaky_relu", _check_alpha(alpha, "leaky_relu"))
 
 
-def leaky_relu_grad(z: Any, alpha: float = 0.01) -> Any:
+def leaky_relu_grad(z: Any, alpha: float = LEAKY_RELU_ALPHA) -> Any:
     r"""Derivative of leaky ReLU with respect to `z`: 1 where ``z > 0``, ``alpha`` elsewhere.
 
     Parameters
@@ -329,14 +378,21 @@ def leaky_relu_grad(z: Any, alpha: float = 0.01) -> Any:
     >>> leaky_relu_grad(np.array([-2.0, 0.0, 3.0]), alpha=0.1)
     array([0.1, 0.1, 1. ])
     """
-    z = as_float_array(z, name="z", func="leaky_relu_grad")
     alpha = _check_alpha(alpha, "leaky_relu_grad")
-    return _scalar_or_array(np.where(z > 0, 1, alpha).astype(z.dtype))
+    return _apply_grad(_leaky_relu, _leaky_relu_grad, z, "leaky_relu_grad", alpha)
 
 
 # --------------------------------------------------------------------------------------------
 # identity (a linear output layer, e.g. for regression)
 # --------------------------------------------------------------------------------------------
+
+
+def _identity(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.positive(z, out=out)  # +z: a copy
+
+
+def _identity_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    return np.ones_like(z)
 
 
 def identity(z: Any) -> Any:
@@ -350,14 +406,20 @@ def identity(z: Any) -> Any:
     -------
     ndarray, same shape and dtype as `z`
 
+    Notes
+    -----
+    .. math:: f(z) = z
+
+    A network whose layers are all linear is one linear map, whatever its depth: the
+    identity belongs in the output layer (regression, logits), not the hidden ones.
+
     Examples
     --------
     >>> import numpy as np
     >>> identity(np.array([-2.0, 3.0]))
     array([-2.,  3.])
     """
-    z = as_float_array(z, name="z", func="identity")
-    return _scalar_or_array(z.copy())
+    return _apply(_identity, z, "identity")
 
 
 def identity_grad(z: Any) -> Any:
@@ -371,14 +433,17 @@ def identity_grad(z: Any) -> Any:
     -------
     ndarray, same shape and dtype as `z`
 
+    Notes
+    -----
+    .. math:: f'(z) = 1
+
     Examples
     --------
     >>> import numpy as np
     >>> identity_grad(np.array([-2.0, 3.0]))
     array([1., 1.])
     """
-    z = as_float_array(z, name="z", func="identity_grad")
-    return _scalar_or_array(np.ones_like(z))
+    return _apply_grad(_identity, _identity_grad, z, "identity_grad")
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,12 +461,13 @@ def _check_axis(axis: Any, ndim: int, func: str) -> int:
     return int(axis)
 
 
-def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
+def _softmax(z: np.ndarray, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
     # Subtracting the maximum changes nothing mathematically (the factor e^{-max} cancels) but
     # keeps every exponent <= 0, so exp cannot overflow and the largest term is exactly 1.
-    shifted = z - z.max(axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=axis, keepdims=True)
+    e = np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 def softmax(z: Any, axis: int = -1) -> np.ndarray:
@@ -509,6 +575,19 @@ The derivative takes the pre-activation ``z``. ``"linear"`` is an alias of ``"id
 (Keras's name). Softmax is not here: its derivative is a Jacobian, not elementwise.
 """
 
+# The kernels by the same names: ``name -> (forward(z, out=None), derivative(z, a))``,
+# leaky_relu with its default slope, for callers that have checked their input. A derivative
+# that is a 0/1 step (relu's) comes as a boolean mask: a product with it is a product with
+# ones and zeros, and the mask costs less than a float array.
+_KERNELS: dict[str, tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]] = {
+    "sigmoid": (_sigmoid, _sigmoid_grad),
+    "tanh": (_tanh, _tanh_grad),
+    "relu": (_relu, _relu_grad),
+    "leaky_relu": (_leaky_relu, _leaky_relu_grad),
+    "identity": (_identity, _identity_grad),
+    "linear": (_identity, _identity_grad),
+}
+
 
 def get_activation(name: str) -> tuple[ArrayFunction, ArrayFunction]:
     """Look up an activation and its derivative by name.
@@ -527,7 +606,8 @@ def get_activation(name: str) -> tuple[ArrayFunction, ArrayFunction]:
     Raises
     ------
     ValueError
-        For an unknown name; the message lists the valid names.
+        For a name not in :data:`ACTIVATIONS` (``"softmax"`` included: its derivative is a
+        Jacobian, see :func:`softmax_grad`); the message lists the valid names.
 
     Examples
     --------
@@ -535,8 +615,4 @@ def get_activation(name: str) -> tuple[ArrayFunction, ArrayFunction]:
     >>> float(f(0.0)), float(df(0.0))
     (0.0, 1.0)
     """
-    key = name.strip().lower() if isinstance(name, str) else None
-    if key not in ACTIVATIONS:
-        valid = ", ".join(repr(k) for k in ACTIVATIONS)
-        raise ValueError(f"get_activation: unknown activation {name!r}; valid names are {valid}")
-    return ACTIVATIONS[key]
+    return ACTIVATIONS[check_name(name, ACTIVATIONS, what="activation", func="get_activation")]

@@ -15,6 +15,11 @@ returns the gradient with respect to each input. Chaining them is backpropagatio
 
 Batches are rows: ``x`` is ``(N, D)``, ``W`` is ``(D, M)``, ``b`` is ``(M,)``.
 
+The public functions check their input, then call private kernels (``_dense_forward``,
+``_dense_backward``, ``_activation_forward``, ``_activation_backward``) that hold the
+formulas, trust their input and can write into preallocated arrays (``out=``). A model that
+has checked its input once, such as :class:`lapenna_labs.mlp.MLP`, calls the kernels.
+
 References
 ----------
 .. [1] Stanford CS231n, assignment 2, ``cs231n/layers.py`` (affine_forward / affine_backward),
@@ -29,8 +34,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lapenna_labs._validation import as_float_array, check_same_shape
-from lapenna_labs.activations import ACTIVATIONS, _softmax
+from lapenna_labs._validation import as_float_array, check_name, check_same_shape
+from lapenna_labs.activations import _KERNELS, ACTIVATIONS, _softmax
 
 __all__ = [
     "ActivationCache",
@@ -44,6 +49,26 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # dense (fully connected, affine) layer
 # --------------------------------------------------------------------------------------------
+
+
+def _dense_forward(
+    x: np.ndarray, W: np.ndarray, b: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """``x @ W + b`` for checked arrays, into `out` (N, M) when given."""
+    z = np.matmul(x, W, out=out)
+    z += b
+    return z
+
+
+def _dense_backward(
+    dout: np.ndarray, x: np.ndarray, W: np.ndarray, need_dx: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """``(dx, dW, db)`` for checked arrays; ``dx`` is None unless `need_dx`.
+
+    The first layer of a network needs no `dx`: skipping it saves its largest product.
+    """
+    dx = dout @ W.T if need_dx else None
+    return dx, x.T @ dout, dout.sum(axis=0)
 
 
 def dense_forward(x: Any, W: Any, b: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -97,8 +122,8 @@ def dense_forward(x: Any, W: Any, b: Any) -> tuple[np.ndarray, tuple[np.ndarray,
         raise ValueError(
             f"{func}: b has {b.shape[0]} entries but W has {W.shape[1]} outputs (columns)"
         )
-    out = x @ W + b
-    return out, (x, W, b)
+    out = np.empty((x.shape[0], W.shape[1]), dtype=np.result_type(x, W, b))
+    return _dense_forward(x, W, b, out), (x, W, b)
 
 
 def dense_backward(
@@ -159,10 +184,12 @@ def dense_backward(
         raise ValueError(
             f"{func}: dout has shape {dout.shape} but the layer's output has shape {expected}"
         )
-    dx = (dout @ W.T).astype(x.dtype, copy=False)
-    dW = (x.T @ dout).astype(W.dtype, copy=False)
-    db = dout.sum(axis=0).astype(b.dtype, copy=False)
-    return dx, dW, db
+    dx, dW, db = _dense_backward(dout, x, W)
+    return (
+        dx.astype(x.dtype, copy=False),
+        dW.astype(W.dtype, copy=False),
+        db.astype(b.dtype, copy=False),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,12 +207,25 @@ class ActivationCache(NamedTuple):
 _LAYER_ACTIVATIONS = (*ACTIVATIONS, "softmax")
 
 
-def _activation_name(activation: Any, func: str) -> str:
-    key = activation.strip().lower() if isinstance(activation, str) else None
-    if key not in _LAYER_ACTIVATIONS:
-        valid = ", ".join(repr(k) for k in _LAYER_ACTIVATIONS)
-        raise ValueError(f"{func}: unknown activation {activation!r}; valid names are {valid}")
-    return key
+def _activation_forward(z: np.ndarray, name: str, out: np.ndarray | None = None) -> np.ndarray:
+    """``g(z)`` for a checked `z` and a known lower-case `name`, into `out` when given."""
+    if name == "softmax":
+        return _softmax(z, -1, out)
+    return _KERNELS[name][0](z, out=out)
+
+
+def _activation_backward(
+    da: np.ndarray, z: np.ndarray, a: np.ndarray, name: str, out: np.ndarray | None = None
+) -> np.ndarray:
+    """dL/dz from ``da`` = dL/da, the input `z` and the output ``a = g(z)``, into `out`.
+
+    `out` may be `da` itself (the gradient is then updated in place).
+    """
+    if name == "softmax":
+        # s * (da - <da, s>): the Jacobian diag(s) - s s^T applied without forming it
+        row_dot = np.sum(da * a, axis=-1, keepdims=True)
+        return np.multiply(a, np.subtract(da, row_dot, out=out), out=out)
+    return np.multiply(da, _KERNELS[name][1](z, a), out=out)
 
 
 def activation_forward(z: Any, activation: str = "relu") -> tuple[np.ndarray, ActivationCache]:
@@ -218,15 +258,11 @@ def activation_forward(z: Any, activation: str = "relu") -> tuple[np.ndarray, Ac
     array([[0., 2.]])
     """
     func = "activation_forward"
-    name = _activation_name(activation, func)
+    name = check_name(activation, _LAYER_ACTIVATIONS, what="activation", func=func)
     z = as_float_array(z, name="z", func=func)
-    if name == "softmax":
-        if z.ndim == 0:
-            raise ValueError(f"{func}: softmax needs z of at least 1-D, got a scalar")
-        a = _softmax(z, axis=-1)
-    else:
-        a = np.asarray(ACTIVATIONS[name][0](z))
-    return a, ActivationCache(name, z)
+    if name == "softmax" and z.ndim == 0:
+        raise ValueError(f"{func}: softmax needs z of at least 1-D, got a scalar")
+    return np.asarray(_activation_forward(z, name)), ActivationCache(name, z)
 
 
 def activation_backward(da: Any, cache: ActivationCache) -> np.ndarray:
@@ -272,9 +308,5 @@ def activation_backward(da: Any, cache: ActivationCache) -> np.ndarray:
     name, z = cache
     da = as_float_array(da, name="da", func=func)
     check_same_shape(da, z, names=("da", "z"), func=func)
-    if name == "softmax":
-        s = _softmax(z, axis=-1)
-        dz = s * (da - np.sum(da * s, axis=-1, keepdims=True))
-    else:
-        dz = da * ACTIVATIONS[name][1](z)
+    dz = _activation_backward(da, z, _activation_forward(z, name), name)
     return np.asarray(dz).astype(z.dtype, copy=False)

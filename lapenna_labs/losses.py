@@ -18,6 +18,11 @@ loss                            value                                 gradient
 The classification losses take the targets either as integer labels, shape ``(N,)``, or one-hot
 (or soft-label) rows, shape ``(N, K)``.
 
+The public functions check their input and then call private kernels that hold the formulas
+and trust their input (``_squared_error``, ``_binary_cross_entropy``, the fused
+``_softmax_cross_entropy_with_grad``, ...); :class:`lapenna_labs.mlp.MLP` calls the kernels
+after checking its input once.
+
 References
 ----------
 .. [1] Goodfellow, Bengio and Courville, *Deep Learning*, MIT Press, 2016, sections 5.5
@@ -36,8 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from lapenna_labs._validation import as_float_array, as_labels, check_same_shape
-from lapenna_labs.activations import _softmax
+from lapenna_labs._validation import as_float_array, as_labels, check_name, check_same_shape
 
 __all__ = [
     "LOSSES",
@@ -138,6 +142,18 @@ def _class_targets(
 # --------------------------------------------------------------------------------------------
 
 
+def _squared_error(pred: np.ndarray, target: np.ndarray, divisor: float) -> float:
+    """``sum (pred - target)^2 / divisor``, summed in float64: the MSE for ``divisor = size``,
+    the slides' E for ``divisor = 2``."""
+    diff = pred.astype(np.float64) - target
+    return float(np.sum(diff * diff) / divisor)
+
+
+def _squared_error_grad(pred: np.ndarray, target: np.ndarray, divisor: float) -> np.ndarray:
+    """``2 (pred - target) / divisor``, the gradient of :func:`_squared_error`, pred's dtype."""
+    return (2 * (pred - target) / divisor).astype(pred.dtype, copy=False)
+
+
 def mse(y_pred: Any, y_true: Any) -> float:
     r"""Mean squared error over all elements.
 
@@ -165,8 +181,7 @@ def mse(y_pred: Any, y_true: Any) -> float:
     2.0
     """
     y_pred, y_true = _pair(y_pred, y_true, ("y_pred", "y_true"), "mse")
-    diff = y_pred.astype(np.float64) - y_true
-    return float(np.mean(diff * diff))
+    return _squared_error(y_pred, y_true, y_pred.size)
 
 
 def mse_grad(y_pred: Any, y_true: Any) -> np.ndarray:
@@ -174,8 +189,8 @@ def mse_grad(y_pred: Any, y_true: Any) -> np.ndarray:
 
     Parameters
     ----------
-    y_pred : array_like of float, any shape
-    y_true : array_like of float, same shape as `y_pred`
+    y_pred, y_true : array_like of float
+        As for :func:`mse`.
 
     Returns
     -------
@@ -191,7 +206,7 @@ def mse_grad(y_pred: Any, y_true: Any) -> np.ndarray:
     array([0., 2.])
     """
     y_pred, y_true = _pair(y_pred, y_true, ("y_pred", "y_true"), "mse_grad")
-    return (2 * (y_pred - y_true) / y_pred.size).astype(y_pred.dtype, copy=False)
+    return _squared_error_grad(y_pred, y_true, y_pred.size)
 
 
 def half_sum_squared_error(o: Any, t: Any) -> float:
@@ -225,8 +240,7 @@ def half_sum_squared_error(o: Any, t: Any) -> float:
     0.298371109
     """
     o, t = _pair(o, t, ("o", "t"), "half_sum_squared_error")
-    diff = t.astype(np.float64) - o
-    return float(0.5 * np.sum(diff * diff))
+    return _squared_error(o, t, 2)
 
 
 def half_sum_squared_error_grad(o: Any, t: Any) -> np.ndarray:
@@ -234,8 +248,8 @@ def half_sum_squared_error_grad(o: Any, t: Any) -> np.ndarray:
 
     Parameters
     ----------
-    o : array_like of float, any shape
-    t : array_like of float, same shape as `o`
+    o, t : array_like of float
+        As for :func:`half_sum_squared_error`.
 
     Returns
     -------
@@ -251,7 +265,7 @@ def half_sum_squared_error_grad(o: Any, t: Any) -> np.ndarray:
     array([ 0.5, -0.5])
     """
     o, t = _pair(o, t, ("o", "t"), "half_sum_squared_error_grad")
-    return (o - t).astype(o.dtype, copy=False)
+    return _squared_error_grad(o, t, 2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,14 +275,29 @@ def half_sum_squared_error_grad(o: Any, t: Any) -> np.ndarray:
 _PROBABILITY_HINT = " (pass probabilities, e.g. sigmoid or softmax outputs, not logits)"
 
 
-def _bce_inputs(p: Any, t: Any, eps: Any, func: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _bce_inputs(p: Any, t: Any, eps: Any, func: str) -> tuple[np.ndarray, np.ndarray, float]:
     p, t = _pair(p, t, ("p", "t"), func)
     _check_unit_interval(p, "p", func, _PROBABILITY_HINT)
     _check_unit_interval(t, "t", func)
-    eps = _check_eps(eps, func)
+    return p, t, _check_eps(eps, func)
+
+
+def _clip_probabilities(p: np.ndarray, low: float, high: float) -> np.ndarray:
     # float64 because 1 - 1e-12 rounds to 1.0 in float32, which would bring back log(0).
-    p_clipped = np.clip(p.astype(np.float64), eps, 1 - eps)
-    return p, t.astype(np.float64), p_clipped
+    return np.clip(p.astype(np.float64), low, high)
+
+
+def _binary_cross_entropy(p: np.ndarray, t: np.ndarray, eps: float = 1e-12) -> float:
+    """The mean BCE of checked probabilities `p` and targets `t`, clipped to [eps, 1 - eps]."""
+    p = _clip_probabilities(p, eps, 1 - eps)
+    return float(np.mean(-(t * np.log(p) + (1 - t) * np.log1p(-p))))
+
+
+def _binary_cross_entropy_grad(p: np.ndarray, t: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """The gradient of :func:`_binary_cross_entropy` with respect to `p`, in p's dtype."""
+    p_clipped = _clip_probabilities(p, eps, 1 - eps)
+    grad = (p_clipped - t) / (p_clipped * (1 - p_clipped)) / p.size
+    return grad.astype(p.dtype)
 
 
 def binary_cross_entropy(p: Any, t: Any, eps: float = 1e-12) -> float:
@@ -308,9 +337,7 @@ def binary_cross_entropy(p: Any, t: Any, eps: float = 1e-12) -> float:
     >>> binary_cross_entropy([1.0], [0.0]) < 28  # clipped, not infinite
     True
     """
-    _, t, p_clipped = _bce_inputs(p, t, eps, "binary_cross_entropy")
-    losses = -(t * np.log(p_clipped) + (1 - t) * np.log1p(-p_clipped))
-    return float(np.mean(losses))
+    return _binary_cross_entropy(*_bce_inputs(p, t, eps, "binary_cross_entropy"))
 
 
 def binary_cross_entropy_grad(p: Any, t: Any, eps: float = 1e-12) -> np.ndarray:
@@ -343,9 +370,7 @@ def binary_cross_entropy_grad(p: Any, t: Any, eps: float = 1e-12) -> np.ndarray:
     >>> binary_cross_entropy_grad([0.5, 0.5], [0.0, 1.0])
     array([ 1., -1.])
     """
-    p, t, p_clipped = _bce_inputs(p, t, eps, "binary_cross_entropy_grad")
-    grad = (p_clipped - t) / (p_clipped * (1 - p_clipped)) / p.size
-    return grad.astype(p.dtype)
+    return _binary_cross_entropy_grad(*_bce_inputs(p, t, eps, "binary_cross_entropy_grad"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,8 +383,7 @@ def _cce_inputs(
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.ndarray]:
     probs2d, onehot, shape = _class_targets(probs, y, "probs", func)
     _check_unit_interval(probs2d, "probs", func, _PROBABILITY_HINT)
-    eps = _check_eps(eps, func)
-    p_clipped = np.clip(probs2d.astype(np.float64), eps, 1.0)
+    p_clipped = _clip_probabilities(probs2d, _check_eps(eps, func), 1.0)
     return probs2d, onehot.astype(np.float64), shape, p_clipped
 
 
@@ -441,15 +465,38 @@ def categorical_cross_entropy_grad(probs: Any, y: Any, eps: float = 1e-12) -> np
 # --------------------------------------------------------------------------------------------
 
 
-def _softmax_ce(logits: Any, y: Any, func: str) -> tuple[float, np.ndarray, tuple[int, ...]]:
-    """Loss and gradient (2-D) of softmax cross-entropy; shared by the three public forms."""
-    z, onehot, shape = _class_targets(logits, y, "logits", func)
+def _softmax_cross_entropy_with_grad(
+    z: np.ndarray, y: np.ndarray, out: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """Mean softmax cross-entropy and its gradient, for checked logits `z` (N, K).
+
+    `y` is integer labels (N,) or target rows (N, K) that sum to 1. The gradient
+    ``(softmax(z) - t) / N`` is written into `out` (N, K) when given, else a new array.
+    With ``s = z - max_k z_k``, each sample's loss is ``log sum_k exp(s_k) - <t, s>``; the
+    sum is >= 1 (its largest term is exp(0)), so its log is finite for logits of any size.
+    """
     n = z.shape[0]
-    shifted = z - z.max(axis=1, keepdims=True)
-    # log softmax = shifted - log sum exp(shifted); the sum is >= 1, so its log is finite.
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    loss = float(-np.sum(onehot * log_probs, dtype=np.float64) / n)
-    dlogits = (_softmax(z, axis=1) - onehot) / z.dtype.type(n)
+    labels = y.ndim == 1
+    rows = np.arange(n) if labels else None
+    grad = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # the shifted logits s
+    true_class = grad[rows, y] if labels else np.einsum("nk,nk->n", y, grad)  # <t, s>
+    np.exp(grad, out=grad)
+    row_sums = grad.sum(axis=1, keepdims=True)
+    grad /= row_sums  # softmax(z)
+    sample_losses = np.log(row_sums[:, 0])
+    sample_losses -= true_class
+    if labels:
+        grad[rows, y] -= 1
+    else:
+        grad -= y
+    grad /= n
+    return float(sample_losses.sum(dtype=np.float64)) / n, grad
+
+
+def _softmax_ce(logits: Any, y: Any, func: str) -> tuple[float, np.ndarray, tuple[int, ...]]:
+    """Check the input of the three public forms; loss, 2-D gradient and the input's shape."""
+    z, onehot, shape = _class_targets(logits, y, "logits", func)
+    loss, dlogits = _softmax_cross_entropy_with_grad(z, onehot)
     return loss, dlogits, shape
 
 
@@ -569,6 +616,22 @@ LOSSES: dict[str, tuple[LossFunction, GradFunction]] = {
 """Losses by name: ``name -> (loss, gradient)``; both take ``(prediction, target)``."""
 
 
+# The kernels of the losses a model applies to its outputs, for checked (prediction, target)
+# of the same shape and dtype. The cross-entropies of class scores are left out: a model
+# computes them from its logits with the fused _softmax_cross_entropy_with_grad.
+_KERNELS: dict[str, tuple[LossFunction, GradFunction]] = {
+    "mse": (
+        lambda p, t: _squared_error(p, t, p.size),
+        lambda p, t: _squared_error_grad(p, t, p.size),
+    ),
+    "half_sum_squared_error": (
+        lambda o, t: _squared_error(o, t, 2),
+        lambda o, t: _squared_error_grad(o, t, 2),
+    ),
+    "binary_cross_entropy": (_binary_cross_entropy, _binary_cross_entropy_grad),
+}
+
+
 def get_loss(name: str) -> tuple[LossFunction, GradFunction]:
     """Look up a loss and its gradient by name.
 
@@ -586,7 +649,7 @@ def get_loss(name: str) -> tuple[LossFunction, GradFunction]:
     Raises
     ------
     ValueError
-        For an unknown name; the message lists the valid names.
+        For a name not in :data:`LOSSES`; the message lists them.
 
     Examples
     --------
@@ -594,8 +657,4 @@ def get_loss(name: str) -> tuple[LossFunction, GradFunction]:
     >>> loss([3.0], [1.0]), grad([3.0], [1.0])
     (4.0, array([4.]))
     """
-    key = name.strip().lower() if isinstance(name, str) else None
-    if key not in LOSSES:
-        valid = ", ".join(repr(k) for k in LOSSES)
-        raise ValueError(f"get_loss: unknown loss {name!r}; valid names are {valid}")
-    return LOSSES[key]
+    return LOSSES[check_name(name, LOSSES, what="loss", func="get_loss")]

@@ -8,14 +8,15 @@ softmax over 10 classes) written out in NumPy::
                       validation_data=(x_test, y_test))
     net.evaluate(x_test, y_test)  # accuracy
 
-The forward pass chains :func:`~lapenna_labs.layers.dense_forward` and
-:func:`~lapenna_labs.layers.activation_forward`; :meth:`MLP.loss_and_grads` runs the
-backward functions in reverse order, with the softmax and cross-entropy fused
-(:func:`~lapenna_labs.losses.softmax_cross_entropy_with_grad`). :meth:`MLP.fit` runs the
-same arithmetic through a private kernel that checks its inputs once per call and reuses
-preallocated buffers, because the public layer functions validate every array on every
-call, which would dominate the time of a small network (the test suite checks that the two
-give the same gradients).
+The forward pass chains the dense layer and the activations of :mod:`lapenna_labs.layers`;
+:meth:`MLP.loss_and_grads` runs their backward passes in reverse order, with the softmax and
+cross-entropy fused (as :func:`~lapenna_labs.losses.softmax_cross_entropy_with_grad`).
+The network checks its input once, at its public methods, and then calls the layers'
+private kernels (``layers._dense_forward`` and the like), which hold the same formulas as
+the public layer functions without checking every array again: on a small network those
+checks would cost more than the arithmetic. :meth:`MLP.fit` is
+:func:`lapenna_labs.training.fit`, for which the network provides ``check_data``,
+``batch_loss_and_grads`` and ``batch_accuracy``.
 
 References
 ----------
@@ -33,21 +34,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from lapenna_labs._validation import as_float_array, as_labels, check_positive_int
-from lapenna_labs.activations import ACTIVATIONS, _sigmoid
-from lapenna_labs.layers import (
-    activation_backward,
-    activation_forward,
-    dense_backward,
-    dense_forward,
+from lapenna_labs import training
+from lapenna_labs._validation import (
+    as_float_array,
+    as_generator,
+    as_labels,
+    check_name,
+    check_positive_int,
 )
-from lapenna_labs.losses import LOSSES, binary_cross_entropy, softmax_cross_entropy_with_grad
-from lapenna_labs.optim import Optimizer, get_optimizer
+from lapenna_labs.activations import ACTIVATIONS
+from lapenna_labs.layers import (
+    _activation_backward,
+    _activation_forward,
+    _dense_backward,
+    _dense_forward,
+)
+from lapenna_labs.losses import _KERNELS as _LOSS_KERNELS
+from lapenna_labs.losses import LOSSES, _softmax_cross_entropy_with_grad
+from lapenna_labs.optim import Optimizer
 
 __all__ = ["MLP"]
 
@@ -65,7 +73,6 @@ LOSS_OUTPUTS = {
     "softmax_cross_entropy": ("softmax", "identity"),
     "binary_cross_entropy": ("sigmoid",),
 }
-LEAKY_ALPHA = 0.01  # leaky_relu's default slope, as in lapenna_labs.activations
 
 
 def _init_uses_he(activation: str) -> bool:
@@ -180,21 +187,12 @@ class MLP:
             check_positive_int(n, name=f"layer_sizes[{i}]", func=func)
             for i, n in enumerate(layer_sizes)
         )
-        hidden = hidden_activation.strip().lower() if isinstance(hidden_activation, str) else None
-        if hidden not in ACTIVATIONS:
-            raise ValueError(
-                f"{func}: unknown hidden_activation {hidden_activation!r}; "
-                f"valid names are {list(ACTIVATIONS)}"
-            )
+        hidden = check_name(hidden_activation, ACTIVATIONS, what="hidden_activation", func=func)
         hidden = "identity" if hidden == "linear" else hidden
-        out = output.strip().lower() if isinstance(output, str) else None
+        out = check_name(output, (*OUTPUTS, "linear"), what="output", func=func)
         out = "identity" if out == "linear" else out
-        if out not in OUTPUTS:
-            raise ValueError(f"{func}: unknown output {output!r}; valid names are {list(OUTPUTS)}")
         loss_name = DEFAULT_LOSS[out] if loss is None else loss
-        loss_name = loss_name.strip().lower() if isinstance(loss_name, str) else None
-        if loss_name not in LOSSES:
-            raise ValueError(f"{func}: unknown loss {loss!r}; valid names are {list(LOSSES)}")
+        loss_name = check_name(loss_name, LOSSES, what="loss", func=func)
         allowed = LOSS_OUTPUTS.get(loss_name, OUTPUTS)
         if out not in allowed:
             raise ValueError(
@@ -207,14 +205,7 @@ class MLP:
             dt = None
         if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"{func}: dtype must be float32 or float64, got {dtype!r}")
-        if isinstance(seed, np.random.Generator):
-            rng = seed
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-            rng = np.random.default_rng(int(seed))
-        else:
-            raise ValueError(
-                f"{func}: seed must be a non-negative int or a numpy Generator, got {seed!r}"
-            )
+        rng = as_generator(seed, func=func)
 
         self.layer_sizes = sizes
         self.hidden_activation = hidden
@@ -240,6 +231,7 @@ class MLP:
                 W = rng.uniform(-limit, limit, size=(fan_in, fan_out))
             self.params[f"W{layer}"] = W.astype(dt)
             self.params[f"b{layer}"] = np.zeros(fan_out, dtype=dt)
+        self._layer_keys = tuple((f"W{layer}", f"b{layer}") for layer in range(1, n_layers + 1))
 
     # ------------------------------------------------------------------ description
 
@@ -247,6 +239,11 @@ class MLP:
     def n_layers(self) -> int:
         """The number of weight layers (hidden layers + the output layer)."""
         return len(self.layer_sizes) - 1
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the network classifies (softmax or sigmoid output, or a cross-entropy loss)."""
+        return self._task != "regression"
 
     @property
     def n_params(self) -> int:
@@ -328,51 +325,127 @@ class MLP:
             raise ValueError(f"{func}: y must lie in [0, 1] for a sigmoid output")
         return targets.astype(self.dtype, copy=False)
 
-    # ------------------------------------------------------------------ reference path (layers)
+    def check_data(self, X: Any, y: Any, func: str = "MLP.check_data") -> tuple[np.ndarray, Any]:
+        """Check a data set once and convert it to the form the batch methods take.
 
-    def _forward_layers(self, X: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, Any]]]:
-        """Logits of the output layer and each layer's (dense cache, activation cache)."""
-        caches: list[tuple[Any, Any]] = []
-        a = X
-        for layer in range(1, self.n_layers + 1):
-            z, dense_cache = dense_forward(a, self.params[f"W{layer}"], self.params[f"b{layer}"])
-            if layer == self.n_layers:
-                caches.append((dense_cache, None))
-                return z, caches
-            a, act_cache = activation_forward(z, self.hidden_activation)
-            caches.append((dense_cache, act_cache))
-        raise AssertionError("unreachable")
+        Parameters
+        ----------
+        X : array_like of float, shape (N, layer_sizes[0])
+            Inputs, one per row; cast to the network's dtype.
+        y : array_like
+            Targets, as for :meth:`loss_and_grads`.
+        func : str, default "MLP.check_data"
+            The name that starts every error message (``"MLP.fit"``, ...).
 
-    def _outputs(self, logits: np.ndarray) -> tuple[np.ndarray, Any]:
-        out, cache = activation_forward(logits, self.output)
-        return out, cache
+        Returns
+        -------
+        X : ndarray, shape (N, layer_sizes[0]), the network's dtype
+        targets : ndarray, shape (N,) of int64 or (N, K) of the network's dtype
+            Integer labels for the cross-entropy losses, else float rows (class labels for
+            another loss on a softmax output become one-hot rows).
 
-    def _reference_pass(
-        self, X: np.ndarray, targets: np.ndarray, *, need_grads: bool = True
-    ) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
-        """Loss, gradients and outputs for checked inputs, through layers and losses."""
-        logits, caches = self._forward_layers(X)
-        out, out_cache = self._outputs(logits)
+        Raises
+        ------
+        ValueError
+            Naming the problem: shape, dtype, NaN or infinity, labels out of range.
+        """
+        X = self._check_X(X, func)
+        return X, self._check_targets(y, X.shape[0], func)
+
+    # ------------------------------------------------------------------ the arithmetic
+
+    def _forward(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Each layer's pre-activation ``z`` and input ``a`` (``X`` first), for checked `X`."""
+        params, hidden, last = self.params, self.hidden_activation, self.n_layers - 1
+        zs: list[np.ndarray] = []
+        inputs = [X]
+        for i, (w_key, b_key) in enumerate(self._layer_keys):
+            zs.append(_dense_forward(inputs[-1], params[w_key], params[b_key]))
+            if i < last:
+                inputs.append(_activation_forward(zs[-1], hidden))
+        return zs, inputs
+
+    def _loss_and_dlogits(self, logits: np.ndarray, targets: np.ndarray) -> tuple[float, Any]:
+        """The mean loss and its gradient with respect to the output layer's logits."""
         if self.loss in CROSS_ENTROPY:
-            loss, dz = softmax_cross_entropy_with_grad(logits, targets)
-        elif self.loss == "binary_cross_entropy":
-            loss = binary_cross_entropy(out, targets)
+            return _softmax_cross_entropy_with_grad(logits, targets)
+        out = _activation_forward(logits, self.output)
+        loss_kernel, grad_kernel = _LOSS_KERNELS[self.loss]
+        loss = loss_kernel(out, targets)
+        if self.loss == "binary_cross_entropy":
             # sigmoid followed by BCE: dE/dz = (p - t)/n exactly; chaining the clipped BCE
             # gradient through sigmoid' would lose it where p saturates.
-            dz = (out - targets) / out.dtype.type(out.size)
+            return loss, (out - targets) / out.dtype.type(out.size)
+        return loss, _activation_backward(grad_kernel(out, targets), logits, out, self.output)
+
+    def _backward(
+        self, dlogits: np.ndarray, zs: list[np.ndarray], inputs: list[np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The gradient of every parameter, from the logits' gradient back to the first layer."""
+        params, hidden = self.params, self.hidden_activation
+        grads = dict.fromkeys(params)  # layer order W1, b1, W2, ...
+        dz = dlogits
+        for i in range(self.n_layers - 1, -1, -1):
+            w_key, b_key = self._layer_keys[i]
+            da, grads[w_key], grads[b_key] = _dense_backward(dz, inputs[i], params[w_key], i > 0)
+            if i > 0:
+                dz = _activation_backward(da, zs[i - 1], inputs[i], hidden, out=da)
+        return grads
+
+    def _classify(self, logits: np.ndarray) -> np.ndarray:
+        # From the logits: the largest logit has the largest probability, and a sigmoid's
+        # probability exceeds 1/2 exactly where its logit exceeds 0.
+        if self._task == "multiclass":
+            return logits.argmax(axis=1)
+        labels = (logits > 0).astype(np.int64)
+        return labels[:, 0] if labels.shape[1] == 1 else labels
+
+    # ------------------------------------------------------------------ training protocol
+
+    def batch_loss_and_grads(
+        self, X: np.ndarray, y: np.ndarray, need_grads: bool = True
+    ) -> tuple[float, dict[str, np.ndarray] | None, np.ndarray]:
+        """Loss, gradients and logits of one batch of data checked by :meth:`check_data`.
+
+        The arrays are trusted, not checked again: this is the step
+        :func:`lapenna_labs.training.fit` repeats for every batch.
+
+        Parameters
+        ----------
+        X, y : ndarray
+            Rows of the arrays :meth:`check_data` returned.
+        need_grads : bool, default True
+            False skips the backward pass (validation).
+
+        Returns
+        -------
+        loss : float
+            The mean loss over the batch.
+        grads : dict of str to ndarray, or None
+            As in :meth:`loss_and_grads`; None when `need_grads` is False.
+        logits : ndarray, shape (N, layer_sizes[-1])
+            The output layer's pre-activations, for :meth:`batch_accuracy`.
+        """
+        zs, inputs = self._forward(X)
+        loss, dlogits = self._loss_and_dlogits(zs[-1], y)
+        grads = self._backward(dlogits, zs, inputs) if need_grads else None
+        return loss, grads, zs[-1]
+
+    def batch_accuracy(self, logits: np.ndarray, y: np.ndarray) -> float:
+        """The fraction of correct predictions, from a batch's logits and checked targets.
+
+        Each of the K outputs of a sigmoid network counts separately (Keras's binary
+        accuracy).
+        """
+        pred = self._classify(logits)
+        if self._task == "multiclass":
+            truth = y if y.ndim == 1 else np.argmax(y, axis=1)
         else:
-            loss_fn, grad_fn = LOSSES[self.loss]
-            loss = loss_fn(out, targets)
-            dz = activation_backward(grad_fn(out, targets), out_cache)
-        grads: dict[str, np.ndarray] = {}
-        if need_grads:
-            for layer in range(self.n_layers, 0, -1):
-                dense_cache, _ = caches[layer - 1]
-                da, grads[f"W{layer}"], grads[f"b{layer}"] = dense_backward(dz, dense_cache)
-                if layer > 1:
-                    dz = activation_backward(da, caches[layer - 2][1])
-            grads = {k: grads[k] for k in self.params}  # layer order W1, b1, W2, ...
-        return float(loss), grads, out
+            truth = (y > 0.5).astype(np.int64)
+            truth = truth[:, 0] if truth.shape[1] == 1 else truth
+        return np.count_nonzero(pred == truth) / pred.size
+
+    # ------------------------------------------------------------------ public methods
 
     def forward(self, X: Any) -> np.ndarray:
         """The network's outputs for a batch of inputs.
@@ -388,9 +461,8 @@ class MLP:
             Class probabilities (softmax output; rows sum to 1), independent probabilities
             (sigmoid) or raw values (identity).
         """
-        X = self._check_X(X, "MLP.forward")
-        logits, _ = self._forward_layers(X)
-        return self._outputs(logits)[0]
+        zs, _ = self._forward(self._check_X(X, "MLP.forward"))
+        return _activation_forward(zs[-1], self.output)
 
     def loss_and_grads(self, X: Any, y: Any) -> tuple[float, dict[str, np.ndarray]]:
         """The loss on a batch and its gradient with respect to every parameter.
@@ -413,25 +485,14 @@ class MLP:
         Notes
         -----
         The cross-entropy losses are computed from the output layer's logits with the
-        softmax fused in (:func:`~lapenna_labs.losses.softmax_cross_entropy_with_grad`), so
-        the backward pass starts from :math:`(\\mathrm{softmax}(z) - t)/N` and never
+        softmax fused in (as :func:`~lapenna_labs.losses.softmax_cross_entropy_with_grad`),
+        so the backward pass starts from :math:`(\\mathrm{softmax}(z) - t)/N` and never
         divides by a probability. (The loss value therefore equals
         ``categorical_cross_entropy`` of the probabilities except where a probability
         falls below that function's clipping ``eps``.)
         """
-        func = "MLP.loss_and_grads"
-        X = self._check_X(X, func)
-        targets = self._check_targets(y, X.shape[0], func)
-        loss, grads, _ = self._reference_pass(X, targets)
+        loss, grads, _ = self.batch_loss_and_grads(*self.check_data(X, y, "MLP.loss_and_grads"))
         return loss, grads
-
-    # ------------------------------------------------------------------ predictions
-
-    def _classify(self, out: np.ndarray) -> np.ndarray:
-        if self._task == "multiclass":
-            return np.argmax(out, axis=1)
-        labels = (out > 0.5).astype(np.int64)
-        return labels[:, 0] if labels.shape[1] == 1 else labels
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted classes (or values, for a regression network).
@@ -448,20 +509,10 @@ class MLP:
             (N, K) for several. Identity output with a squared-error loss: the outputs,
             shape (N, K).
         """
-        X = self._check_X(X, "MLP.predict")
-        logits, _ = self._forward_layers(X)
+        zs, _ = self._forward(self._check_X(X, "MLP.predict"))
         if self._task == "regression":
-            return self._outputs(logits)[0]
-        return self._classify(self._outputs(logits)[0])
-
-    def _accuracy(self, out: np.ndarray, targets: np.ndarray) -> float:
-        pred = self._classify(out)
-        if self._task == "multiclass":
-            truth = targets if targets.ndim == 1 else np.argmax(targets, axis=1)
-        else:
-            truth = (targets > 0.5).astype(np.int64)
-            truth = truth[:, 0] if truth.shape[1] == 1 else truth
-        return float(np.mean(pred == truth))
+            return _activation_forward(zs[-1], self.output)
+        return self._classify(zs[-1])
 
     def evaluate(self, X: Any, y: Any) -> float:
         """Classification accuracy on ``(X, y)``: the fraction of correct predictions.
@@ -490,12 +541,9 @@ class MLP:
                 f"{func}: accuracy needs a classifier (output 'softmax' or 'sigmoid', or a "
                 f"cross-entropy loss); this network regresses with loss {self.loss!r}"
             )
-        X = self._check_X(X, func)
-        targets = self._check_targets(y, X.shape[0], func)
-        logits, _ = self._forward_layers(X)
-        return self._accuracy(self._outputs(logits)[0], targets)
-
-    # ------------------------------------------------------------------ training
+        X, targets = self.check_data(X, y, func)
+        zs, _ = self._forward(X)
+        return self.batch_accuracy(zs[-1], targets)
 
     def fit(
         self,
@@ -509,7 +557,7 @@ class MLP:
         progress: bool = True,
         shuffle: bool = True,
     ) -> dict[str, list[float]]:
-        """Train with mini-batch gradient descent.
+        """Train with mini-batch gradient descent: :func:`lapenna_labs.training.fit`.
 
         Each epoch visits the training set once in a random order (one permutation per
         epoch), in batches of ``batch_size`` (the last one may be smaller), and takes one
@@ -518,7 +566,7 @@ class MLP:
         Parameters
         ----------
         X : array_like of float, shape (N, layer_sizes[0])
-            Training inputs (cast once to the network's dtype).
+            Training inputs (checked and cast once to the network's dtype).
         y : array_like
             Training targets, as for :meth:`loss_and_grads`.
         epochs : int, default 1
@@ -551,242 +599,18 @@ class MLP:
         ValueError
             For bad input, or if the loss becomes infinite or NaN (training diverged: lower
             the learning rate).
-
-        Notes
-        -----
-        For a softmax (or logits) output with a cross-entropy loss, the batches run through
-        a private kernel: the same arithmetic as :meth:`loss_and_grads`, with the inputs
-        checked once here instead of in every layer call, preallocated buffers
-        (``out=``), and no input gradient for the first layer. Other output/loss pairs call
-        the layer functions for every batch (slower, same results).
         """
-        func = "MLP.fit"
-        X = self._check_X(X, func)
-        n = X.shape[0]
-        targets = self._check_targets(y, n, func)
-        epochs = check_positive_int(epochs, name="epochs", func=func)
-        batch_size = min(check_positive_int(batch_size, name="batch_size", func=func), n)
-        try:
-            opt = get_optimizer(optimizer)
-        except ValueError as exc:
-            raise ValueError(f"{func}: {exc}") from None
-        if isinstance(seed, np.random.Generator):
-            rng = seed
-        elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-            rng = np.random.default_rng(int(seed))
-        else:
-            raise ValueError(f"{func}: seed must be a non-negative int or a numpy Generator")
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError(f"{func}: validation_data must be a tuple (X_val, y_val)")
-            X_val = self._check_X(validation_data[0], func)
-            val = (X_val, self._check_targets(validation_data[1], X_val.shape[0], func))
-
-        classifier = self._task != "regression"
-        history: dict[str, list[float]] = {"loss": []}
-        if classifier:
-            history["accuracy"] = []
-        if val is not None:
-            history["val_loss"] = []
-            if classifier:
-                history["val_accuracy"] = []
-
-        fast = self.loss in CROSS_ENTROPY and targets.ndim == 1
-        kernel = _TrainKernel(self, batch_size) if fast else None
-        step = opt._update if isinstance(opt, Optimizer) else opt.step
-        n_batches = -(-n // batch_size)
-        bar = tqdm(total=epochs * n_batches, desc="MLP.fit", unit="batch", disable=not progress)
-        # Per-sample losses and hits of the epoch, filled batch by batch and summed once per
-        # epoch: cheaper than reducing every batch to Python floats.
-        sample_loss = np.empty(n, dtype=self.dtype)
-        sample_hit = np.zeros(n, dtype=self.dtype)
-        try:
-            for epoch in range(1, epochs + 1):
-                order = rng.permutation(n) if shuffle else np.arange(n)
-                # A diverging run overflows; it is reported once, below, not per operation.
-                with np.errstate(over="ignore", invalid="ignore"):
-                    for start in range(0, n, batch_size):
-                        stop = min(start + batch_size, n)
-                        idx = order[start:stop]
-                        if kernel is not None:
-                            # fancy indexing allocates the batch, but beats np.take(out=)
-                            batch = slice(start, stop)
-                            kernel.run(X[idx], targets[idx], sample_loss[batch], sample_hit[batch])
-                            grads = kernel.grads
-                        else:
-                            tb = targets[idx]
-                            batch_loss, grads, out = self._reference_pass(X[idx], tb)
-                            sample_loss[start:stop] = batch_loss
-                            if classifier:
-                                sample_hit[start:stop] = self._accuracy(out, tb)
-                        step(self.params, grads)
-                        bar.update()
-                epoch_loss = float(sample_loss.sum(dtype=np.float64)) / n
-                if not math.isfinite(epoch_loss):
-                    raise ValueError(
-                        f"{func}: the loss became {epoch_loss} during epoch {epoch}: training "
-                        f"diverged; lower the learning rate (optimizer {opt!r})"
-                    )
-                history["loss"].append(epoch_loss)
-                if classifier:
-                    history["accuracy"].append(float(sample_hit.sum(dtype=np.float64)) / n)
-                if val is not None:
-                    val_loss, _, val_out = self._reference_pass(*val, need_grads=False)
-                    history["val_loss"].append(val_loss)
-                    if classifier:
-                        history["val_accuracy"].append(self._accuracy(val_out, val[1]))
-                bar.set_postfix({k: f"{v[-1]:.4f}" for k, v in history.items()}, refresh=False)
-        finally:
-            bar.close()
-        self.history = history
-        return history
-
-
-class _Buffers(NamedTuple):
-    """Work arrays for one batch size (views of the kernel's full-size arrays)."""
-
-    rows: np.ndarray  # arange(m), for picking each row's true class
-    z: list[np.ndarray]  # pre-activations, one per layer (the last is the logits)
-    a: list[np.ndarray]  # hidden activations
-    da: list[np.ndarray]  # their gradients
-    tmp: list[np.ndarray]  # scratch, per hidden layer
-    mask: list[np.ndarray]  # z > 0, per hidden layer (ReLU)
-    probs: np.ndarray
-    row_max: np.ndarray
-    row_sum: np.ndarray
-
-
-class _TrainKernel:
-    """Forward and backward of a softmax/cross-entropy MLP into preallocated buffers.
-
-    The same arithmetic as ``MLP.loss_and_grads`` for integer labels, for inputs already
-    checked by ``MLP.fit``. ``run`` takes one batch, fills ``self.grads`` (arrays reused
-    every batch) and returns the batch's summed loss and number of correct predictions.
-    Every array operation writes into a buffer (``out=``), except the batch gather.
-    """
-
-    def __init__(self, net: MLP, batch_size: int) -> None:
-        dt = net.dtype
-        sizes = net.layer_sizes
-        self.activation = net.hidden_activation
-        self.W = [net.params[f"W{i}"] for i in range(1, net.n_layers + 1)]
-        self.b = [net.params[f"b{i}"] for i in range(1, net.n_layers + 1)]
-        self.grads = {k: np.empty_like(p) for k, p in net.params.items()}
-        self.gW = [self.grads[f"W{i}"] for i in range(1, net.n_layers + 1)]
-        self.gb = [self.grads[f"b{i}"] for i in range(1, net.n_layers + 1)]
-        hidden = sizes[1:-1]
-
-        def empty(widths: Sequence[int], dtype: Any = dt) -> list[np.ndarray]:
-            return [np.empty((batch_size, k), dtype=dtype) for k in widths]
-
-        self._full = _Buffers(
-            rows=np.arange(batch_size),
-            z=empty(sizes[1:]),
-            a=empty(hidden),
-            da=empty(hidden),
-            tmp=empty(hidden),
-            mask=empty(hidden, bool),
-            probs=np.empty((batch_size, sizes[-1]), dtype=dt),
-            row_max=np.empty((batch_size, 1), dtype=dt),
-            row_sum=np.empty((batch_size, 1), dtype=dt),
+        self.history = training.fit(
+            self,
+            X,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            validation_data=validation_data,
+            seed=seed,
+            progress=progress,
+            shuffle=shuffle,
+            name="MLP.fit",
         )
-        self._views = {batch_size: self._full}
-
-    def _buffers(self, m: int) -> _Buffers:
-        """The first ``m`` rows of every buffer (cached: at most two sizes per epoch)."""
-        views = self._views.get(m)
-        if views is None:
-            views = _Buffers(
-                *(
-                    [x[:m] for x in field] if isinstance(field, list) else field[:m]
-                    for field in self._full
-                )
-            )
-            self._views[m] = views
-        return views
-
-    def _activate(self, buf: _Buffers, i: int) -> np.ndarray:
-        z, a = buf.z[i], buf.a[i]
-        name = self.activation
-        if name == "relu":
-            np.maximum(z, 0, out=a)
-        elif name == "leaky_relu":
-            np.multiply(z, LEAKY_ALPHA, out=a)
-            np.maximum(z, a, out=a)  # max(z, alpha z) is leaky ReLU for 0 <= alpha <= 1
-        elif name == "tanh":
-            np.tanh(z, out=a)
-        elif name == "sigmoid":
-            np.copyto(a, _sigmoid(z))
-        else:
-            np.copyto(a, z)
-        return a
-
-    def _activation_backward(self, buf: _Buffers, i: int) -> np.ndarray:
-        """Multiply ``da[i]`` in place by g'(z[i])."""
-        da, name = buf.da[i], self.activation
-        if name == "relu":
-            mask = buf.mask[i]
-            np.greater(buf.z[i], 0, out=mask)
-            np.multiply(da, mask, out=da)
-        elif name == "leaky_relu":
-            tmp = buf.tmp[i]
-            np.copyto(tmp, LEAKY_ALPHA)
-            np.copyto(tmp, 1, where=buf.z[i] > 0)
-            da *= tmp
-        elif name == "sigmoid":
-            a, tmp = buf.a[i], buf.tmp[i]
-            np.subtract(1, a, out=tmp)  # sigma' = sigma (1 - sigma)
-            tmp *= a
-            da *= tmp
-        elif name == "tanh":
-            a, tmp = buf.a[i], buf.tmp[i]
-            np.multiply(a, a, out=tmp)  # tanh' = 1 - tanh^2
-            np.subtract(1, tmp, out=tmp)
-            da *= tmp
-        return da
-
-    def run(self, x: np.ndarray, y: np.ndarray, sample_loss: np.ndarray, hit: np.ndarray) -> None:
-        """Forward and backward on one batch ``x`` (m, D) with labels ``y`` (m,).
-
-        Fills ``self.grads``, each sample's loss into ``sample_loss`` (m,) and 1/0 for a
-        correct/wrong prediction into ``hit`` (m,).
-        """
-        m = x.shape[0]
-        buf = self._buffers(m)
-        W, n_layers = self.W, len(self.W)
-
-        relu = self.activation == "relu"  # the common case, inlined
-        a, b, zs, acts = x, self.b, buf.z, buf.a
-        for i in range(n_layers):
-            z = zs[i]
-            np.matmul(a, W[i], out=z)
-            z += b[i]
-            if i < n_layers - 1:
-                a = np.maximum(z, 0, out=acts[i]) if relu else self._activate(buf, i)
-
-        # softmax cross-entropy, fused: loss_n = log sum_k exp(z_nk - max_n) - (z_ny - max_n)
-        logits, probs, rows = buf.z[-1], buf.probs, buf.rows
-        np.equal(logits.argmax(axis=1), y, out=hit)
-        np.maximum.reduce(logits, axis=1, keepdims=True, out=buf.row_max)
-        np.subtract(logits, buf.row_max, out=probs)
-        true_shifted = probs[rows, y]
-        np.exp(probs, out=probs)
-        np.add.reduce(probs, axis=1, keepdims=True, out=buf.row_sum)
-        probs /= buf.row_sum
-        np.log(buf.row_sum[:, 0], out=sample_loss)
-        sample_loss -= true_shifted
-        probs[rows, y] -= 1
-        probs *= probs.dtype.type(1.0 / m)  # dE/dz of the mean loss: (softmax - onehot)/m
-
-        delta, gW, gb, das, masks = probs, self.gW, self.gb, buf.da, buf.mask
-        for i in range(n_layers - 1, -1, -1):
-            a_prev = x if i == 0 else acts[i - 1]
-            np.matmul(a_prev.T, delta, out=gW[i])
-            np.add.reduce(delta, axis=0, out=gb[i])
-            if i > 0:
-                delta = np.matmul(delta, W[i].T, out=das[i - 1])
-                if relu:
-                    np.multiply(delta, np.greater(zs[i - 1], 0, out=masks[i - 1]), out=delta)
-                else:
-                    self._activation_backward(buf, i - 1)
+        return self.history

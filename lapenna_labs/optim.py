@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from lapenna_labs._validation import check_name
+
 __all__ = [
     "OPTIMIZERS",
     "SGD",
@@ -188,7 +190,7 @@ class Optimizer:
         return arr
 
     def _update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
-        """Apply one step without checking the inputs (used by ``step`` and ``MLP.fit``)."""
+        """Apply one step without checking the inputs (used by ``step`` and ``training.fit``)."""
         raise NotImplementedError
 
 
@@ -227,7 +229,7 @@ class SGD(Optimizer):
         self.t += 1
         lr, scratch = self.lr, self._scratch
         for key, param in params.items():
-            # the plain loop is the one MLP.fit's speed is measured with: no method calls here
+            # the plain loop is the one training.fit's speed is measured with: no method calls
             buffers = scratch.get(key) or self._buffers(key, param, 1)
             tmp = buffers[0]
             np.multiply(grads[key], lr, out=tmp)
@@ -293,16 +295,20 @@ class Momentum(Optimizer):
     def _hyper(self) -> dict[str, float]:
         return {"lr": self.lr, "momentum": self.momentum}
 
+    def _velocity_step(self, key: str, param: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """``v <- alpha v - lr g`` in place; return the scratch array holding ``lr g``."""
+        (lr_grad,) = self._buffers(key, param, 1)
+        velocity = self._state("velocity", key, param)
+        velocity *= self.momentum
+        np.multiply(grad, self.lr, out=lr_grad)
+        velocity -= lr_grad
+        return lr_grad
+
     def _update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         self.t += 1
-        lr, alpha = self.lr, self.momentum
         for key, param in params.items():
-            (tmp,) = self._buffers(key, param, 1)
-            velocity = self._state("velocity", key, param)
-            velocity *= alpha
-            np.multiply(grads[key], lr, out=tmp)
-            velocity -= tmp
-            param += velocity
+            self._velocity_step(key, param, grads[key])
+            param += self.velocity[key]
 
 
 class Nesterov(Momentum):
@@ -310,15 +316,14 @@ class Nesterov(Momentum):
 
     Parameters
     ----------
-    lr : float, default 0.01
-        The learning rate :math:`\epsilon`, > 0.
-    momentum : float, default 0.9
-        The momentum parameter :math:`\alpha` in [0, 1).
+    lr, momentum : float
+        As for :class:`Momentum`: the learning rate :math:`\epsilon` (default 0.01) and the
+        momentum parameter :math:`\alpha` (default 0.9).
 
     Attributes
     ----------
     velocity : dict of str to ndarray
-        The velocity :math:`v` of each parameter.
+        As for :class:`Momentum`.
 
     Notes
     -----
@@ -365,16 +370,11 @@ class Nesterov(Momentum):
 
     def _update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         self.t += 1
-        lr, alpha = self.lr, self.momentum
         for key, param in params.items():
-            (tmp,) = self._buffers(key, param, 1)
-            velocity = self._state("velocity", key, param)
-            velocity *= alpha
-            np.multiply(grads[key], lr, out=tmp)
-            velocity -= tmp
-            param -= tmp
-            np.multiply(velocity, alpha, out=tmp)
-            param += tmp
+            tmp = self._velocity_step(key, param, grads[key])
+            param -= tmp  # - lr g ...
+            np.multiply(self.velocity[key], self.momentum, out=tmp)
+            param += tmp  # ... + alpha v (the look-ahead)
 
 
 class Adam(Optimizer):
@@ -641,12 +641,9 @@ def get_optimizer(name_or_instance: str | Optimizer, **kwargs: Any) -> Optimizer
         raise ValueError(
             f"get_optimizer: expected an optimizer name or instance, got {name_or_instance!r}"
         )
-    cls = OPTIMIZERS.get(name_or_instance.lower())
-    if cls is None:
-        raise ValueError(
-            f"get_optimizer: unknown optimizer {name_or_instance!r}; "
-            f"valid names are {sorted(OPTIMIZERS)}"
-        )
+    cls = OPTIMIZERS[
+        check_name(name_or_instance, OPTIMIZERS, what="optimizer", func="get_optimizer")
+    ]
     try:
         return cls(**kwargs)
     except TypeError as exc:

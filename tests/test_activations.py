@@ -113,6 +113,38 @@ def test_elementwise_derivative_matches_finite_differences(name, rng):
 
 
 # --------------------------------------------------------------------------------------------
+# the private kernels (what layers and the MLP call after checking their input once)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.lab4
+@pytest.mark.parametrize("name", sorted(act._KERNELS))
+def test_kernels_write_into_out_and_equal_the_public_functions(name, dtype, rng):
+    forward, derivative = act._KERNELS[name]
+    f, df = act.ACTIVATIONS[name]
+    z = random_z(rng, (4, 5), dtype)
+    z[0, 0] = 0.0  # the kink, where relu' = 0 and leaky_relu' = alpha
+    out = np.full_like(z, np.nan)
+    a = forward(z, out=out)
+    assert a is out
+    np.testing.assert_array_equal(a, f(z))
+    np.testing.assert_array_equal(forward(z), f(z))  # without out: a new array
+    g = derivative(z, a)  # from z and the activation, as a backward pass has them
+    assert g.shape == z.shape
+    np.testing.assert_array_equal(np.asarray(g, dtype=dtype), df(z))
+
+
+@pytest.mark.lab4
+@pytest.mark.parametrize(("shape", "axis"), [((4, 6), -1), ((4, 6), 0), ((2, 3, 4), 1)], ids=str)
+def test_softmax_kernel_writes_into_out(shape, axis, dtype, rng):
+    z = random_z(rng, shape, dtype)
+    out = np.empty_like(z)
+    assert act._softmax(z, axis, out=out) is out
+    np.testing.assert_array_equal(out, act.softmax(z, axis=axis))
+    np.testing.assert_allclose(out, torch.softmax(torch.from_numpy(z), dim=axis).numpy(), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
 # softmax
 # --------------------------------------------------------------------------------------------
 

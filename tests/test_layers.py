@@ -158,6 +158,46 @@ def test_activation_names_cover_the_registry():
 
 
 # --------------------------------------------------------------------------------------------
+# the private kernels (what the MLP calls after checking its input once)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.lab4
+@pytest.mark.parametrize("shape", DENSE_SHAPES, ids=str)
+def test_dense_kernels_write_into_out_and_equal_the_public_layer(shape, dtype, rng):
+    n, d, m = shape
+    x, W, b = dense_inputs(n, d, m, dtype, rng)
+    dout = rng.standard_normal((n, m)).astype(dtype)
+    z, cache = dense_forward(x, W, b)
+    out = np.full((n, m), np.nan, dtype=dtype)
+    assert layers._dense_forward(x, W, b, out) is out
+    np.testing.assert_array_equal(out, z)
+    np.testing.assert_array_equal(layers._dense_forward(x, W, b), z)
+    grads = dense_backward(dout, cache)
+    for got, want in zip(layers._dense_backward(dout, x, W), grads, strict=True):
+        np.testing.assert_array_equal(got, want)
+    no_dx, dW, db = layers._dense_backward(dout, x, W, need_dx=False)  # a first layer
+    assert no_dx is None
+    np.testing.assert_array_equal(dW, grads[1])
+    np.testing.assert_array_equal(db, grads[2])
+
+
+@pytest.mark.lab4
+@pytest.mark.parametrize("name", LAYER_ACTIVATIONS)
+def test_activation_kernels_write_into_out_and_equal_the_public_layer(name, dtype, tol, rng):
+    z = (2 * rng.standard_normal((6, 5))).astype(dtype)
+    da = rng.standard_normal((6, 5)).astype(dtype)
+    a, cache = activation_forward(z, name)
+    out = np.full_like(z, np.nan)
+    assert layers._activation_forward(z, name, out) is out
+    np.testing.assert_array_equal(out, a)
+    in_place = da.copy()  # the MLP overwrites the incoming gradient with dL/dz
+    assert layers._activation_backward(in_place, z, a, name, out=in_place) is in_place
+    np.testing.assert_allclose(in_place, activation_backward(da, cache), **tol)
+    np.testing.assert_allclose(layers._activation_backward(da, z, a, name), in_place, **tol)
+
+
+# --------------------------------------------------------------------------------------------
 # chained layers: a published worked example and a network against PyTorch
 # --------------------------------------------------------------------------------------------
 

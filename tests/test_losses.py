@@ -212,6 +212,38 @@ def test_softmax_cross_entropy_matches_frameworks(shape, framework, target_kind,
 
 
 @pytest.mark.lab4
+@pytest.mark.parametrize("shape", [(1, 3), (7, 5), (32, 10)], ids=str)
+def test_fused_kernel_takes_labels_or_rows_and_writes_into_out(shape, dtype, tol, rng):
+    """The private kernel the MLP calls, with labels (its usual case) or rows, against torch."""
+    logits, labels, onehot = classification_inputs(shape, dtype, rng)
+    expected, (grad_expected,) = torch_value_and_grads(F.cross_entropy, [logits, labels], wrt=[0])
+    before = logits.copy()
+    for y in (labels, onehot):
+        out = np.full_like(logits, np.nan)
+        loss, grad = L._softmax_cross_entropy_with_grad(logits, y, out=out)
+        assert grad is out and type(loss) is float
+        assert loss == pytest.approx(float(expected), rel=tol["rtol"], abs=tol["atol"])
+        np.testing.assert_allclose(grad, grad_expected, **tol)
+        loss_new, grad_new = L._softmax_cross_entropy_with_grad(logits, y)
+        assert loss_new == loss
+        np.testing.assert_array_equal(grad_new, grad)
+    np.testing.assert_array_equal(logits, before)  # the logits are not overwritten
+    np.testing.assert_array_equal(grad, L.softmax_cross_entropy_grad(logits, labels))
+
+
+@pytest.mark.lab4
+def test_loss_kernels_equal_the_public_losses(rng):
+    """The registry the MLP uses for the losses it applies to its outputs."""
+    assert set(L._KERNELS) == {"mse", "half_sum_squared_error", "binary_cross_entropy"}
+    pred = rng.uniform(0.05, 0.95, (6, 3))
+    target = rng.integers(0, 2, (6, 3)).astype(float)
+    for name, (loss, grad) in L._KERNELS.items():
+        public_loss, public_grad = L.LOSSES[name]
+        assert loss(pred, target) == public_loss(pred, target)
+        np.testing.assert_array_equal(grad(pred, target), public_grad(pred, target))
+
+
+@pytest.mark.lab4
 def test_softmax_cross_entropy_gradient_matches_finite_differences(rng):
     logits, labels, onehot = classification_inputs((4, 5), np.float64, rng)
     for y in (labels, onehot):

@@ -2,9 +2,11 @@
 
 ``MLP.loss_and_grads`` is compared with the same network built in PyTorch (weights copied,
 autograd for the gradients) for several architectures, activations, outputs and losses in
-float32 and float64. ``MLP.fit``'s private fast kernel is compared with ``loss_and_grads``
-and with a hand-written loop of ``loss_and_grads`` + ``SGD.step``. The slides' Keras model
-(784-16-16-10, ReLU, softmax, SGD) is trained on the offline MNIST subset.
+float32 and float64. The network runs the layers' private kernels; chaining the public, checked
+layer functions must give the same loss, gradients and accuracy. ``MLP.fit`` (which is
+``lapenna_labs.training.fit``, tested in ``test_training.py``) is compared with a hand-written
+loop of ``loss_and_grads`` + ``SGD.step``. The slides' Keras model (784-16-16-10, ReLU,
+softmax, SGD) is trained on the offline MNIST subset.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from lapenna_labs.mlp import MLP, _TrainKernel
+from lapenna_labs.layers import (
+    activation_backward,
+    activation_forward,
+    dense_backward,
+    dense_forward,
+)
+from lapenna_labs.losses import softmax_cross_entropy_with_grad
+from lapenna_labs.mlp import MLP
 from lapenna_labs.optim import SGD, Adam, Momentum
 
 pytestmark = pytest.mark.lab4
@@ -128,23 +137,38 @@ def test_loss_and_grads_match_finite_differences(rng):
         np.testing.assert_allclose(grads[key], numeric, rtol=1e-6, atol=1e-9, err_msg=key)
 
 
-# ---------------------------------------------------------------- the fit kernel
+# ---------------------------------------------------------------- kernels and training
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)
-def test_fit_kernel_matches_loss_and_grads(hidden, dtype, tol, rng):
+def test_network_equals_the_public_layer_functions_chained(hidden, dtype, tol, rng):
+    """The network skips the per-call checks (private kernels), not any arithmetic."""
     net = MLP([7, 6, 5, 4], hidden_activation=hidden, seed=2, dtype=dtype)
-    kernel = _TrainKernel(net, batch_size=8)
-    for m in (8, 3):  # a full batch and a last, smaller one
+    for m in (8, 1):
         X = rng.standard_normal((m, 7)).astype(dtype)
         y = rng.integers(0, 4, m)
+        a, caches = X, []
+        for layer in range(1, net.n_layers + 1):
+            z, dense_cache = dense_forward(a, net.params[f"W{layer}"], net.params[f"b{layer}"])
+            if layer < net.n_layers:
+                a, act_cache = activation_forward(z, hidden)
+                caches.append((dense_cache, act_cache))
+        want_loss, dz = softmax_cross_entropy_with_grad(z, y)
+        want = {}  # the last dense_cache is the output layer's
+        da, want[f"W{net.n_layers}"], want[f"b{net.n_layers}"] = dense_backward(dz, dense_cache)
+        for layer in range(net.n_layers - 1, 0, -1):
+            dense_cache, act_cache = caches[layer - 1]
+            da, want[f"W{layer}"], want[f"b{layer}"] = dense_backward(
+                activation_backward(da, act_cache), dense_cache
+            )
         loss, grads = net.loss_and_grads(X, y)
-        sample_loss, hit = np.empty(m, dtype), np.empty(m, dtype)
-        kernel.run(X, y, sample_loss, hit)
-        assert sample_loss.mean() == pytest.approx(loss, rel=tol["rtol"])
-        np.testing.assert_array_equal(hit, net.predict(X) == y)
-        for key in grads:
-            np.testing.assert_allclose(kernel.grads[key], grads[key], **tol, err_msg=key)
+        assert loss == pytest.approx(want_loss, rel=tol["rtol"])
+        for key in net.params:
+            np.testing.assert_allclose(grads[key], want[key], **tol, err_msg=key)
+        _, _, logits = net.batch_loss_and_grads(*net.check_data(X, y))
+        np.testing.assert_allclose(logits, z, **tol)
+        probs = net.forward(X)
+        assert net.batch_accuracy(logits, y) == np.mean(probs.argmax(axis=1) == y)
 
 
 def test_fit_equals_a_loop_of_loss_and_grads_and_sgd(rng):
@@ -170,8 +194,8 @@ def test_fit_equals_a_loop_of_loss_and_grads_and_sgd(rng):
     assert history["loss"][1] < history["loss"][0]
 
 
-def test_fast_and_reference_paths_train_identically(rng):
-    """Integer labels take the fast kernel; one-hot targets take the layer functions."""
+def test_labels_and_one_hot_targets_train_identically(rng):
+    """Integer labels index the true class; one-hot rows are multiplied in: the same steps."""
     X = rng.standard_normal((40, 5)).astype(np.float32)
     y = rng.integers(0, 4, 40)
     fast = MLP([5, 8, 4], seed=0)
