@@ -6,6 +6,9 @@ The product is checked against ``A @ B``; the traffic against the CS267 formula
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,6 +21,7 @@ from lapenna_labs.blas import (
     blocked_matmul_words,
     itemsize,
     naive_matmul_intensity,
+    num_blocks_for_cache,
 )
 
 
@@ -99,3 +103,39 @@ class TestBlockedMatmul:
     def test_words_needs_a_divisor(self):
         with pytest.raises(ValueError, match="num_blocks=5 does not divide n=12"):
             blocked_matmul_words(12, 5)
+
+    def test_block_count_rounds_up_so_the_blocks_fit(self):
+        # The case of the week 1 page on a 512 KiB L2: b_max = 147 (3 * 147^2 = 64827 <= 65536
+        # doubles). Rounding down, 4096 // 147 = 27 blocks of 151.7 > 147: they overflow.
+        n, l2 = 4096, 512 * 1024
+        assert block_size_for_cache(l2) == 147
+        assert n / (n // 147) > 147
+        assert num_blocks_for_cache(n, l2) == 28 and n / 28 <= 147
+        for nbytes in (32 * 1024, 512 * 1024, 2**20, 12345):
+            for size in (1, 100, 147, 148, 1000, 4096):
+                for dt in ("float32", "float64"):
+                    b_max = block_size_for_cache(nbytes, dt)
+                    N = num_blocks_for_cache(size, nbytes, dt)
+                    assert 3 * math.ceil(size / N) ** 2 * itemsize(dt) <= nbytes  # blocks fit
+                    assert N == 1 or size / (N - 1) > b_max  # one block fewer would not
+
+    def test_block_count_bad_input(self):
+        with pytest.raises(ValueError, match="num_blocks_for_cache: n must be a positive"):
+            num_blocks_for_cache(0, 1024)
+        with pytest.raises(ValueError, match="num_blocks_for_cache: 16 bytes cannot hold"):
+            num_blocks_for_cache(8, 16)
+
+    def test_traffic_in_bytes_follows_the_dtype(self, rng, dtype):
+        A, B = rng.normal(size=(8, 8)).astype(dtype), rng.normal(size=(8, 8)).astype(dtype)
+        _, traffic = blocked_matmul(A, B, 4, return_traffic=True)
+        size = np.dtype(dtype).itemsize
+        assert traffic.itemsize == size and traffic.bytes == traffic.words * size
+        assert traffic.flops_per_byte == pytest.approx(traffic.intensity / size)
+
+
+@pytest.mark.lab1
+def test_week1_block_count_comes_from_the_package():
+    """The week 1 page once used n // b for the block count, giving blocks too big to fit."""
+    chapter = (Path(__file__).parents[1] / "book" / "week01_hpc_blas.md").read_text()
+    assert "blas.num_blocks_for_cache(n, l2" in chapter
+    assert "right_N = n // b_rule" not in chapter

@@ -768,3 +768,63 @@ def test_erratum_level1_blas_is_axpby():
     assert len(flops) == blas.axpy_flops(n) == 2 * n
     # Both read x and y and write y: the same 3n words.
     assert blas.axpy_bytes(n, "float64") == 3 * n * 8
+
+
+# ------------------------------------------------------------------------- week 1: HPC context
+
+
+@pytest.mark.lab1
+def test_top500_rmax_is_below_rpeak_and_ranked():
+    entries = ex.TOP500_NOVEMBER_2024
+    assert "November 2024" in ex.TOP500_EDITION
+    for e in entries:
+        assert 0 < e.rmax_pflops < e.rpeak_pflops  # peak is a ceiling, even for HPL
+        assert e.hpl_efficiency == pytest.approx(e.rmax_pflops / e.rpeak_pflops)
+        assert 0.5 < e.hpl_efficiency < 0.9
+    assert [e.rank for e in entries] == sorted(e.rank for e in entries)
+    rates = [e.rmax_pflops for e in entries]
+    assert rates == sorted(rates, reverse=True)
+    # The list's announcement (top500.org, November 2024): "El Capitan ... HPL score of
+    # 1.742 EFlop/s", Frontier 1.353, Aurora 1.012: the three exascale systems lead it.
+    by_name = {e.system: e for e in entries}
+    for name, eflops in (("El Capitan", 1.742), ("Frontier", 1.353), ("Aurora", 1.012)):
+        assert by_name[name].rmax_pflops / 1000 == pytest.approx(eflops)
+    assert sum(e.rmax_pflops >= 1000 for e in entries) == 3
+
+
+@pytest.mark.lab1
+def test_hpcg_is_a_few_percent_of_hpl():
+    for result in ex.HPCG_RESULTS:
+        assert result.hpcg_fraction_of_hpl == pytest.approx(
+            result.hpcg_pflops / result.hpl_rmax_pflops
+        )
+        assert result.hpcg_fraction_of_hpl < 0.05  # memory bound: far below dense algebra
+        assert result.edition.split()[-1].isdigit()  # every pair names its list
+    # Frontier's HPL Rmax on the November 2023 list was 1.194 EFlop/s (top500.org).
+    frontier = next(r for r in ex.HPCG_RESULTS if r.system == "Frontier")
+    assert frontier.hpl_rmax_pflops == pytest.approx(1194.0)
+
+
+@pytest.mark.lab1
+def test_cpu_and_wall_time_counts_no_cpu_while_sleeping():
+    import time
+
+    t = ex.cpu_and_wall_time(lambda: time.sleep(0.05), repeats=2)
+    assert isinstance(t, ex.ProcessTimes)
+    assert t.elapsed >= 0.1
+    assert t.user + t.system < t.elapsed  # waiting costs wall time, not CPU time
+    assert t.cpu_per_elapsed == pytest.approx((t.user + t.system) / t.elapsed)
+
+
+@pytest.mark.lab1
+@pytest.mark.parametrize(
+    "args,kwargs,error,match",
+    [
+        ((42,), {}, TypeError, "func must be callable"),
+        ((print,), {"repeats": 0}, ValueError, "repeats must be a positive integer"),
+        ((print,), {"repeats": True}, ValueError, "repeats must be a positive integer"),
+    ],
+)
+def test_cpu_and_wall_time_bad_input(args, kwargs, error, match):
+    with pytest.raises(error, match=f"cpu_and_wall_time: {match}"):
+        ex.cpu_and_wall_time(*args, **kwargs)

@@ -5,7 +5,8 @@
 * :func:`blocked_matmul_words`, :func:`blocked_matmul_intensity`: the same counts in closed
   form, ``(2N + 2) n**2`` words and ``q = n / (N + 1)`` [1]_;
 * :func:`naive_matmul_intensity`: the unblocked triple loop's ``q ~ 2``;
-* :func:`block_size_for_cache`: the block-size rule ``3 b**2 <= M``.
+* :func:`block_size_for_cache`: the block-size rule ``3 b**2 <= M``, and
+  :func:`num_blocks_for_cache`, the fewest blocks per side that obey it.
 
 References
 ----------
@@ -32,6 +33,7 @@ __all__ = [
     "blocked_matmul_intensity",
     "blocked_matmul_words",
     "naive_matmul_intensity",
+    "num_blocks_for_cache",
 ]
 
 
@@ -47,16 +49,29 @@ class BlockedTraffic:
         Elements moved between slow and fast memory: each ``C`` block read and written
         once, an ``A`` and a ``B`` block read for every block product.
     block_size : int
+    itemsize : int, default 8
+        Bytes per element (8 for float64), which turns words into bytes.
     """
 
     flops: int
     words: int
     block_size: int
+    itemsize: int = 8
 
     @property
     def intensity(self) -> float:
-        """``q = flops / words`` (flops per word; divide by the itemsize for per byte)."""
+        """``q = flops / words``, flops per word: the slides' (and CS267's) unit."""
         return self.flops / self.words
+
+    @property
+    def bytes(self) -> int:
+        """Bytes moved: ``words x itemsize``."""
+        return self.words * self.itemsize
+
+    @property
+    def flops_per_byte(self) -> float:
+        """Arithmetic intensity in flop/byte, the roofline's unit: ``q / itemsize``."""
+        return self.flops / self.bytes
 
 
 def blocked_matmul(
@@ -140,7 +155,7 @@ def blocked_matmul(
             words += c_block.size  # store C_ij
     if return_traffic:
         flops = 2 * m * n * k  # as gemm_flops, which rejects empty dimensions
-        return C, BlockedTraffic(flops=flops, words=words, block_size=b)
+        return C, BlockedTraffic(flops=flops, words=words, block_size=b, itemsize=C.itemsize)
     return C
 
 
@@ -221,10 +236,45 @@ def block_size_for_cache(fast_memory_bytes: int, dtype: Any = "float64") -> int:
     >>> block_size_for_cache(32 * 1024, "float64")  # 4096 words: 3 * 36**2 = 3888 <= 4096
     36
     """
-    func = "block_size_for_cache"
+    return _largest_block(fast_memory_bytes, dtype, "block_size_for_cache")
+
+
+def _largest_block(fast_memory_bytes: Any, dtype: Any, func: str) -> int:
     nbytes = check_positive_int(fast_memory_bytes, name="fast_memory_bytes", func=func)
     words = nbytes // itemsize(dtype, func=func)
     b = math.isqrt(words // 3)
     if b == 0:
         raise ValueError(f"{func}: {nbytes} bytes cannot hold three 1 x 1 blocks")
     return b
+
+
+def num_blocks_for_cache(n: int, fast_memory_bytes: int, dtype: Any = "float64") -> int:
+    """The fewest blocks per side ``N`` whose ``b x b`` blocks obey the block-size rule.
+
+    Parameters
+    ----------
+    n : int
+        Matrix size (``A``, ``B``, ``C`` are ``n x n``).
+    fast_memory_bytes : int
+        Fast-memory (cache) size in bytes.
+    dtype : str, default "float64"
+
+    Returns
+    -------
+    int
+        ``N = ceil(n / b_max)`` with ``b_max`` from :func:`block_size_for_cache`. Then every
+        block edge, ``ceil(n / N)``, is at most ``b_max``, and ``N - 1`` blocks would be too
+        big. Rounding ``n / b_max`` down instead gives blocks that overflow the cache.
+
+    Examples
+    --------
+    A 512 KiB L2 holds 65536 doubles, so ``b_max = 147``. For ``n = 4096``, ``n // 147 = 27``
+    blocks would be ``4096 / 27 = 151.7`` wide, too big; 28 blocks are 146.3 wide:
+
+    >>> block_size_for_cache(512 * 1024), num_blocks_for_cache(4096, 512 * 1024)
+    (147, 28)
+    """
+    func = "num_blocks_for_cache"
+    (n,) = _dims(func, n=n)
+    b_max = _largest_block(fast_memory_bytes, dtype, func)
+    return -(-n // b_max)  # ceil(n / b_max) in integers

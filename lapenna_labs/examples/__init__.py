@@ -12,7 +12,9 @@ every public name is also here (``examples.two_two_two_forward`` is
 ========= ===================================================================================
 module    what it holds
 ========= ===================================================================================
-week01    the P100 slide's peak (:func:`p100_fp64_peak_gflops`); the "Block MM" slide's
+week01    the Top500's Rmax and Rpeak (:data:`TOP500_NOVEMBER_2024`) and HPCG beside HPL
+          (:data:`HPCG_RESULTS`); R's user/elapsed timing (:func:`cpu_and_wall_time`); the
+          P100 slide's peak (:func:`p100_fp64_peak_gflops`); the "Block MM" slide's
           traffic (:func:`blocked_matmul_traffic`, :func:`best_block_size`)
 week02    Lab 2 Problem 4's GPU timing (:data:`LAB2_PROBLEM4_GPU_CODE`,
           :func:`gpu_timing_is_synchronised`)
@@ -62,7 +64,18 @@ from .errata import (
     axpby_flops,
     erratum,
 )
-from .week01 import best_block_size, blocked_matmul_traffic, p100_fp64_peak_gflops
+from .week01 import (
+    HPCG_RESULTS,
+    TOP500_EDITION,
+    TOP500_NOVEMBER_2024,
+    HpcgResult,
+    ProcessTimes,
+    Top500Entry,
+    best_block_size,
+    blocked_matmul_traffic,
+    cpu_and_wall_time,
+    p100_fp64_peak_gflops,
+)
 from .week02 import LAB2_PROBLEM4_GPU_CODE, gpu_timing_is_synchronised
 from .week03 import (
     CCE_BATCH_PREDICTIONS,
@@ -103,6 +116,7 @@ __all__ = [
     "CCE_BATCH_PREDICTIONS",
     "CCE_BATCH_SLIDE_LOSSES",
     "CCE_BATCH_TARGETS",
+    "HPCG_RESULTS",
     "LAB2_PROBLEM4_GPU_CODE",
     "SINGLE_NEURON",
     "SLIDE_ERRATA",
@@ -111,14 +125,20 @@ __all__ = [
     "SLIDES_TRANSCRIPTION",
     "SOFTMAX_EXERCISE",
     "TF2_TRAINING_STEP",
+    "TOP500_EDITION",
+    "TOP500_NOVEMBER_2024",
     "TWO_TWO_TWO",
     "Erratum",
+    "HpcgResult",
+    "ProcessTimes",
+    "Top500Entry",
     "Typo",
     "adam_steps",
     "axpby_flops",
     "best_block_size",
     "blocked_matmul_traffic",
     "cce_batch_table_losses",
+    "cpu_and_wall_time",
     "erratum",
     "forward_graph_z",
     "gpu_timing_is_synchronised",

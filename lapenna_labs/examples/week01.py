@@ -1,21 +1,202 @@
-"""Week 1's worked examples (HPC, the BLAS levels): the P100's peak and the blocked product.
+"""Week 1's worked examples (HPC, the BLAS levels): the Top500, the P100, the blocked product.
 
+TOP500_NOVEMBER_2024, Top500Entry
+    Six systems of the TOP500's 64th edition (November 2024) with their HPL ``Rmax`` and
+    ``Rpeak``, the worked example of "peak is a ceiling" (:attr:`Top500Entry.hpl_efficiency`).
+HPCG_RESULTS, HpcgResult
+    HPCG beside HPL for three systems, each pair from a named list.
+cpu_and_wall_time, ProcessTimes
+    R's ``system.time`` in Python (user, system and elapsed seconds), for the lecture's
+    observation that a threaded BLAS call in R reports about twice as much user time as
+    elapsed time.
 p100_fp64_peak_gflops
     The slide "Level 1, 2 and 3 BLAS": an NVIDIA P100's FP64 peak at a given clock.
 blocked_matmul_traffic, best_block_size
     The slide "Block MM": flops and slow-memory words of the blocked product, counted, and the
     largest block that fits in fast memory.
+
+References
+----------
+TOP500, list of November 2024 (64th edition), https://www.top500.org/lists/top500/2024/11/;
+HPCG lists of November 2023 and June 2025, https://www.top500.org/lists/hpcg/.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 __all__ = [
-    "p100_fp64_peak_gflops",
-    "blocked_matmul_traffic",
+    "HPCG_RESULTS",
+    "TOP500_EDITION",
+    "TOP500_NOVEMBER_2024",
+    "HpcgResult",
+    "ProcessTimes",
+    "Top500Entry",
     "best_block_size",
+    "blocked_matmul_traffic",
+    "cpu_and_wall_time",
+    "p100_fp64_peak_gflops",
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# The Top500: measured HPL rate against peak, and HPCG beside HPL
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Top500Entry:
+    """One system of a TOP500 list, as the list prints it.
+
+    Attributes
+    ----------
+    rank : int
+        Position on the list (by ``rmax_pflops``).
+    system : str
+    site : str
+    rmax_pflops : float
+        ``Rmax``: the rate sustained on HPL, a dense linear solve, in PFlop/s (FP64).
+    rpeak_pflops : float
+        ``Rpeak``: the theoretical peak, cores x clock x flops per cycle, in PFlop/s.
+    """
+
+    rank: int
+    system: str
+    site: str
+    rmax_pflops: float
+    rpeak_pflops: float
+
+    @property
+    def hpl_efficiency(self) -> float:
+        """``Rmax / Rpeak``: the fraction of peak that HPL, the friendliest workload, reaches."""
+        return self.rmax_pflops / self.rpeak_pflops
+
+
+TOP500_EDITION = "TOP500, 64th edition, November 2024"
+
+#: Six of the ten fastest systems of the November 2024 list, with the list's Rmax and Rpeak
+#: (https://www.top500.org/lists/top500/2024/11/): the three exascale systems of the US
+#: Department of Energy, the fastest cloud system, the fastest CPU-only system and a
+#: GPU system in Europe.
+TOP500_NOVEMBER_2024: tuple[Top500Entry, ...] = (
+    Top500Entry(1, "El Capitan", "Lawrence Livermore National Laboratory, USA", 1742.00, 2746.38),
+    Top500Entry(2, "Frontier", "Oak Ridge National Laboratory, USA", 1353.00, 2055.72),
+    Top500Entry(3, "Aurora", "Argonne National Laboratory, USA", 1012.00, 1980.01),
+    Top500Entry(4, "Eagle", "Microsoft Azure, USA", 561.20, 846.84),
+    Top500Entry(
+        6, "Supercomputer Fugaku", "RIKEN Center for Computational Science, Japan", 442.01, 537.21
+    ),
+    Top500Entry(7, "Alps", "Swiss National Supercomputing Centre, Switzerland", 434.90, 574.84),
+)
+
+
+@dataclass(frozen=True)
+class HpcgResult:
+    """A system's HPCG result beside its HPL ``Rmax`` on the same list.
+
+    Attributes
+    ----------
+    system : str
+    edition : str
+        The list (month and year) both numbers come from.
+    hpl_rmax_pflops : float
+        HPL (dense, compute bound), PFlop/s.
+    hpcg_pflops : float
+        HPCG (sparse conjugate gradients, memory bound), PFlop/s.
+    """
+
+    system: str
+    edition: str
+    hpl_rmax_pflops: float
+    hpcg_pflops: float
+
+    @property
+    def hpcg_fraction_of_hpl(self) -> float:
+        """``HPCG / HPL``: how much of its dense-algebra rate a memory-bound solver keeps."""
+        return self.hpcg_pflops / self.hpl_rmax_pflops
+
+
+#: HPCG and HPL of three leaders of the HPCG ranking, each pair from one list
+#: (https://www.top500.org/lists/hpcg/2023/11/ and https://www.top500.org/lists/hpcg/2025/06/).
+HPCG_RESULTS: tuple[HpcgResult, ...] = (
+    HpcgResult("Supercomputer Fugaku", "November 2023", 442.01, 16.00),
+    HpcgResult("Frontier", "November 2023", 1194.00, 14.05),
+    HpcgResult("El Capitan", "June 2025", 1742.00, 17.41),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# The lecture's R timing: user time against elapsed time
+# --------------------------------------------------------------------------------------------
+
+
+class ProcessTimes(NamedTuple):
+    """What R's ``system.time`` prints: user, system and elapsed seconds."""
+
+    user: float
+    system: float
+    elapsed: float
+
+    @property
+    def cpu_per_elapsed(self) -> float:
+        """``(user + system) / elapsed``: about the number of cores kept busy."""
+        return (self.user + self.system) / self.elapsed
+
+
+def cpu_and_wall_time(func: Callable[[], Any], *, repeats: int = 1) -> ProcessTimes:
+    """Time ``func()`` the way R's ``system.time`` does: CPU time of the process and wall time.
+
+    Parameters
+    ----------
+    func : callable
+        Called with no arguments, ``repeats`` times.
+    repeats : int, default 1
+        Calls to make; the times are their total.
+
+    Returns
+    -------
+    ProcessTimes
+        ``user``: CPU seconds spent running the program, summed over **all of its threads**;
+        ``system``: CPU seconds the kernel spent on its behalf; ``elapsed``: wall-clock seconds.
+
+    Notes
+    -----
+    A single thread is on a core at most all the time, so for it ``user + system <= elapsed``.
+    A threaded BLAS splits a matrix product over ``p`` cores, each of which accumulates CPU
+    time: with all ``p`` busy, ``user ~ p x elapsed``. The lecture timed a matrix product in R
+    and saw user time about twice the elapsed time: its BLAS ran two threads. Waiting (for
+    input, for a parked thread, for other programs to give a core back) adds elapsed time but
+    no CPU time.
+
+    The CPU times come from :func:`os.times` (clock ticks, usually 10 ms on Linux), so time
+    at least a few tenths of a second of work.
+
+    Examples
+    --------
+    >>> t = cpu_and_wall_time(lambda: time.sleep(0.02))
+    >>> t.elapsed >= 0.02, t.user + t.system < t.elapsed
+    (True, True)
+    """
+    if not callable(func):
+        raise TypeError(f"cpu_and_wall_time: func must be callable, got {type(func).__name__}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"cpu_and_wall_time: repeats must be a positive integer, got {repeats!r}")
+    before, start = os.times(), time.perf_counter()
+    for _ in range(repeats):
+        func()
+    elapsed = time.perf_counter() - start
+    after = os.times()
+    return ProcessTimes(after.user - before.user, after.system - before.system, elapsed)
+
+
+# --------------------------------------------------------------------------------------------
+# The P100 slide and the "Block MM" slide
+# --------------------------------------------------------------------------------------------
 
 
 def p100_fp64_peak_gflops(clock_ghz: float) -> float:
