@@ -464,15 +464,16 @@ def _recompute_keras_categorical_loss_name() -> str:
     correct="with validation_data, Keras evaluates on it after every epoch and prints val_loss "
     "and val_accuracy beside the training columns (the exact code, run below); the log has "
     "neither, and its 1875 steps per epoch are Keras' default batch size 32 "
-    "(keras_steps_per_epoch), so it comes from another run. Its 97.8 % says nothing about "
-    "this 784-16-16-10 network after 5 epochs of plain SGD, for which it is implausibly high",
+    "(keras_steps_per_epoch), so it comes from another run. Its 97.8 % therefore says nothing "
+    "about what this 784-16-16-10 network reaches after 5 epochs of plain SGD, and looks "
+    "implausibly high for it (not verified on the full data: see the note)",
     proof="lapenna_labs.examples.slide_keras_mnist_fit",
     kind="code",
-    note="The full 60,000-image MNIST does not download where this book is built, so the "
-    "exact code runs on the 5,000 offline digits (4,000 to train, 1,000 to test), fewer "
-    "images and steps than the slide's run: the full-data figure remains to be recorded where "
-    "MNIST downloads (in Colab: examples.slide_keras_mnist_fit(), whose data default is "
-    "load_mnist). The log's shape, fit without batch_size or validation_data and then "
+    note="This page runs the exact code on the 5,000 offline digits (4,000 to train, 1,000 to "
+    "test), so that it builds fast and without a network: fewer images and steps than the "
+    "slide's run. The full-data figure remains to be recorded where MNIST downloads (in Colab, "
+    "examples.slide_keras_mnist_fit(), whose data default load_mnist() is the full set there). "
+    "The log's shape, fit without batch_size or validation_data and then "
     "evaluate(verbose=2), is that of TensorFlow's 'quickstart for beginners', whose model has "
     "128 hidden units, dropout and Adam: consistent with its accuracy, not proof.",
 )
