@@ -208,9 +208,7 @@ def build(root: Path, labs_dir: Path, labs: list[str], config: Path) -> list[Pat
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "labs", nargs="*", help="lab ids (default: every autograder/notebooks/lab*.py)"
-    )
+    parser.add_argument("labs", nargs="*", help="lab ids (default: every lab of course.yml)")
     parser.add_argument(
         "--root", type=Path, default=REPO / "autograder", help="nbgrader course root"
     )

@@ -257,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         return demo(root, args.workdir, options, serial=args.serial)
     if not args.lab or not labs.is_lab_id(args.lab):
         parser.error("give the lab to grade, e.g. `make grade LAB=lab03`")
+    known = labs.lab_ids(root / "notebooks")
+    if args.lab not in known:
+        parser.error(f"{args.lab} is not a lab of the course (course.yml): {', '.join(known)}")
     grade_lab(root, args.lab, options, serial=args.serial, csv_path=args.csv)
     print(f"\nwrote {args.csv or root / f'grades_{args.lab}.csv'}")
     print(f"feedback in {root / 'feedback'}/<student>/{args.lab}/")

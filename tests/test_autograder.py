@@ -16,10 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from autograder import course, intake, report  # noqa: E402
+from autograder import course, grade, intake, labs, report  # noqa: E402
 from autograder.gradebook import Grade, Ledger  # noqa: E402
-
-pytestmark = pytest.mark.grading
 
 
 def test_students_lists_every_submission_folder_even_an_empty_one(tmp_path):
@@ -97,3 +95,20 @@ def test_a_failing_nbgrader_command_says_what_failed(tmp_path):
     with pytest.raises(SystemExit, match="generate_assignment nolab` failed") as raised:
         course.run_nbgrader(tmp_path, "generate_assignment", "nolab", capture=True)
     assert "No notebooks were matched" in str(raised.value)  # nbgrader's own words, kept
+
+
+def test_the_labs_are_the_manifests(tmp_path):
+    from lapenna_labs import course as manifest
+
+    declared = manifest.load()
+    assert labs.lab_ids() == sorted([declared.template_lab, *declared.labs])
+    (tmp_path / "lab01.py").write_text("")
+    with pytest.raises(FileNotFoundError, match="has no source for them"):
+        labs.lab_ids(tmp_path)
+
+
+def test_make_grade_refuses_a_lab_the_course_does_not_have(capsys):
+    with pytest.raises(SystemExit) as info:
+        grade.main(["lab07"])
+    assert info.value.code == 2
+    assert "lab07 is not a lab of the course (course.yml): lab00, lab01" in capsys.readouterr().err

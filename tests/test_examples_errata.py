@@ -13,10 +13,10 @@ import inspect
 from pathlib import Path
 
 import pytest
-from lapenna_labs.grading import ReferenceBlockedError, reference_blocked
 
 from lapenna_labs import examples as ex
 from lapenna_labs.examples import SLIDE_ERRATA, SLIDE_TYPOS
+from lapenna_labs.grading import ReferenceBlockedError, reference_blocked
 
 ERRATA_PAGE = Path(__file__).resolve().parents[1] / "book" / "errata.md"
 
