@@ -21,6 +21,7 @@ blas         flop/byte counts, peak figures, correct CPU/GPU timing, blocked mat
 plots        GFLOP/s curves, the roofline, training curves, computational graphs
 data         MNIST loading (online, cached, or offline subset), one-hot, mini-batches
 examples     the lecture slides' worked examples as data, and the slides' errata
+measurements recorded GPU figures (device, date, software, method, statistic) the book prints
 grading      what the labs' tests share: blocking the reference, feedback, device detection
 course       the course manifest (``course.yml``) and what is derived from it
 """

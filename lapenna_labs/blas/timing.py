@@ -569,9 +569,9 @@ def naive_time_gemm(
 
     1. **No synchronisation on the GPU.** ``torch.matmul`` on CUDA tensors only *queues* the
        kernel and returns; ``time.time()`` right after it measures the launch (microseconds),
-       not the product. Measured on an H100, this style reported about 878,000 GFLOP/s for a
-       float32 N = 6000 product whose real rate (CUDA events) was about 48,000 GFLOP/s -- far
-       above the GPU's 67,000 GFLOP/s FP32 peak, which is how to spot it. The slides' own
+       not the product. On a fast GPU such a rate lands far above the card's FP32 peak,
+       which is how to spot it (``lapenna_labs.measurements.recorded_run("gemm_naive")``
+       holds one such measurement on an H100, with its provenance). The slides' own
        "7077 GFLOPS" came from a first call, which also pays for loading cuBLAS: a mix of
        one-off start-up cost and launch, neither of which is the product.
     2. **No warm-up.** The first call pays one-off costs: first-touch page faults of the

@@ -17,7 +17,8 @@ week01    the Top500's Rmax and Rpeak (:data:`TOP500_NOVEMBER_2024`) and HPCG be
           P100 slide's peak (:func:`p100_fp64_peak_gflops`); the "Block MM" slide's
           traffic (:func:`blocked_matmul_traffic`, :func:`best_block_size`)
 week02    Lab 2 Problem 4's GPU timing (:data:`LAB2_PROBLEM4_GPU_CODE`,
-          :func:`gpu_timing_is_synchronised`)
+          :func:`gpu_timing_is_synchronised`) and every timing the slides print
+          (:data:`SLIDE_TIMINGS`)
 week03    Mazur's 2-2-2 network (:data:`TWO_TWO_TWO`) and its forward pass; the single neuron
           (:data:`SINGLE_NEURON`); the forward-graph slide; the ten-image cross-entropy table
 week04    the 2-2-2 network's backward pass and update, the slides' backprop code (bug
@@ -76,7 +77,12 @@ from .week01 import (
     cpu_and_wall_time,
     p100_fp64_peak_gflops,
 )
-from .week02 import LAB2_PROBLEM4_GPU_CODE, gpu_timing_is_synchronised
+from .week02 import (
+    LAB2_PROBLEM4_GPU_CODE,
+    SLIDE_TIMINGS,
+    SlideTiming,
+    gpu_timing_is_synchronised,
+)
 from .week03 import (
     CCE_BATCH_PREDICTIONS,
     CCE_BATCH_SLIDE_LOSSES,
@@ -120,6 +126,7 @@ __all__ = [
     "LAB2_PROBLEM4_GPU_CODE",
     "SINGLE_NEURON",
     "SLIDE_ERRATA",
+    "SLIDE_TIMINGS",
     "SLIDE_TF1_TRAINING_STEPS",
     "SLIDE_TYPOS",
     "SLIDES_TRANSCRIPTION",
@@ -131,6 +138,7 @@ __all__ = [
     "Erratum",
     "HpcgResult",
     "ProcessTimes",
+    "SlideTiming",
     "Top500Entry",
     "Typo",
     "adam_steps",

@@ -410,9 +410,10 @@ def _recompute_tf1_calls_in_tensorflow2() -> str:
     proof="lapenna_labs.examples.gpu_timing_is_synchronised",
     kind="code",
     note="lapenna_labs.blas.time_gemm times the product right; lapenna_labs.blas.naive_time_gemm "
-    "reproduces the slides' timing. This project's earlier H100 measurement: the slides' "
-    "style reported about 878,000 GFLOP/s for an FP32 6000x6000 product whose rate, timed "
-    "with CUDA events, was about 48,000 GFLOP/s.",
+    "reproduces the slides' timing. This project's measurement of both methods on an H100 is "
+    "recorded in lapenna_labs.measurements with its device, date and method (a recorded "
+    "figure, not recomputed when the book is built); the errata page prints it under 'The "
+    "naive GPU timing, measured'.",
 )
 def _recompute_lab2_gpu_timing_no_sync() -> str:
     synchronised = gpu_timing_is_synchronised(LAB2_PROBLEM4_GPU_CODE)
