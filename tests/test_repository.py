@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -40,16 +41,24 @@ def test_no_file_points_to_the_design_notes_outside_the_repository():
     assert offenders == [], f"references to the design notes outside the repository: {offenders}"
 
 
+_no_caches = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+
 def test_the_wheel_ships_every_module_of_the_package(tmp_path):
     # Colab installs the package from the repository as a wheel; a subpackage missing from the
     # packaging configuration would import here (editable install) and fail there.
+    # Build from a copy: setuptools writes build/ and *.egg-info/ beside the sources it builds.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "lapenna_labs", source / "lapenna_labs", ignore=_no_caches)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, source / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(tmp_path), str(ROOT)],
+        + ["-w", str(tmp_path / "dist"), str(source)],
         check=True,
         capture_output=True,
     )
-    (wheel,) = tmp_path.glob("lapenna_labs-*.whl")
+    (wheel,) = (tmp_path / "dist").glob("lapenna_labs-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         shipped = {name for name in archive.namelist() if name.endswith(".py")}
     sources = {
