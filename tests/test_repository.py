@@ -35,6 +35,8 @@ def test_no_file_points_to_the_design_notes_outside_the_repository():
     for path in tracked_files():
         if path.suffix not in {".py", ".md", ".yml", ".toml", ".cfg", ".txt", ""}:
             continue
+        if path == Path(__file__).resolve():  # this test names what it looks for
+            continue
         text = path.read_text(encoding="utf-8", errors="replace")
         if "DESIGN.md" in text or "DESIGN notes" in text:
             offenders.append(str(path.relative_to(ROOT)))
