@@ -1,7 +1,7 @@
 """Tests for lapenna_labs.blas.peaks: the GPU peak table, its lookup, the CPU estimate.
 
-Reference numbers come from NVIDIA datasheets, the lecture slides (the P100 slide) and this
-project's earlier H100 measurements (CUDA events at N = 8192), which must sit below the peaks.
+Reference numbers come from NVIDIA datasheets and the lecture slides (the P100 slide); the
+recorded H100 measurements are checked against these peaks in tests/test_measurements.py.
 """
 
 from __future__ import annotations
@@ -53,18 +53,6 @@ class TestPeaks:
         # The slides' DGEMV 145 and DAXPY 52 GFLOP/s imply bandwidths below the 732 GB/s peak.
         assert 145 / gemv_intensity(8192, 8192) < p100["bandwidth_gbs"]
         assert 52 / axpy_intensity(10**7) < p100["bandwidth_gbs"]
-
-    def test_earlier_h100_measurements_are_below_the_peaks(self):
-        h100 = PEAK_GFLOPS["H100"]
-        # This project's earlier H100 measurement, CUDA events at N = 8192:
-        # FP64 57, FP32 51, TF32 388, BF16 781 TFLOP/s.
-        assert h100["fp64"] < 57_000 <= h100["fp64_tensor"]  # DGEMM runs on FP64 tensor cores
-        assert 51_000 <= h100["fp32"]
-        assert 388_000 <= h100["tf32_tensor"]
-        assert 781_000 <= h100["bf16_tensor"]
-        assert 2_990 <= h100["bandwidth_gbs"]
-        # The slides-style timing's 878,000 GFLOP/s is impossible for FP32.
-        assert 878_000 > 10 * h100["fp32"]
 
     @pytest.mark.parametrize(
         "name,key",

@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -270,3 +271,22 @@ class TestAsyncTimeline:
             plot_async_timeline(bad, 1e-3)
         with pytest.raises(ValueError, match="plot_async_timeline: device_seconds"):
             plot_async_timeline(1e-3, bad)
+
+
+# What an expert reader of week 2 found wrong; each phrase stays out of the chapter.
+WEEK2_FLAGGED_CLAIMS = [
+    "climbs with $N$ and then flattens",  # the rate need not flatten: the prose reads the sweep
+    "use them by default",  # PyTorch uses no TF32 by default since 1.12
+    "to its own BLAS",  # PyTorch's x86 builds call MKL
+    "30 GFLOP/s of one core",  # Exercise 1 uses the page's own float64 rate
+    "best of 10",  # the recorded H100 figures are means, printed with their provenance
+]
+
+
+@pytest.mark.lab2
+def test_week2_keeps_out_the_claims_found_wrong_and_keeps_its_sidebar_and_timeline():
+    text = (Path(__file__).resolve().parents[1] / "book/week02_gemm_timing.md").read_text()
+    assert [claim for claim in WEEK2_FLAGGED_CLAIMS if claim in text] == []
+    assert "```{sidebar} Expert digression: why one core" in text
+    assert "plots.plot_async_timeline(" in text
+    assert "clock_needed_for(" in text and "clock_source" in text
