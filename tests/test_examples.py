@@ -56,11 +56,9 @@ MAZUR_UPDATED = {
 }
 
 
-def torch_two_two_two():
+def torch_two_two_two(values=TWO_TWO_TWO):
     """Mazur's network in PyTorch, built from the slides' numbers (not from our functions)."""
-    p = {
-        k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in TWO_TWO_TWO.items()
-    }
+    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in values.items()}
     net_h1 = p["w1"] * p["i1"] + p["w2"] * p["i2"] + p["b1"]
     net_h2 = p["w3"] * p["i1"] + p["w4"] * p["i2"] + p["b1"]
     out_h1, out_h2 = torch.sigmoid(net_h1), torch.sigmoid(net_h2)
@@ -225,6 +223,47 @@ def test_two_two_two_graph_matches_torch(torch_mazur):
     for k in [f"w{j}" for j in range(1, 9)] + ["b1", "b2"]:
         assert g[k].grad == pytest.approx(torch_mazur[k], rel=1e-12), k
     assert g["h1"].grad == pytest.approx(torch_mazur["out_h1"], rel=1e-12)
+
+
+# Mazur's post after 1 and 10,000 updates, as printed there.
+MAZUR_AFTER_1_STEP = 0.291027924
+MAZUR_AFTER_10000 = {"E_total": 0.0000351085, "out_o1": 0.015912196, "out_o2": 0.984065734}
+
+
+@lab4
+def test_two_two_two_training_is_gradient_descent_as_torch_does_it():
+    values, expected = dict(TWO_TWO_TWO), []
+    for _ in range(5):
+        p, nodes = torch_two_two_two(values)
+        expected.append(nodes["E_total"].item())
+        weights = [p[f"w{k}"] for k in range(1, 9)]
+        nodes["E_total"].backward()
+        torch.optim.SGD(weights, lr=values["learning_rate"]).step()
+        values.update({f"w{k}": w.item() for k, w in enumerate(weights, start=1)})
+    expected.append(torch_two_two_two(values)[1]["E_total"].item())
+    run = ex.two_two_two_training(steps=5)
+    assert run["E_total"] == pytest.approx(expected, rel=1e-12)
+    assert run["E_total"][1] != pytest.approx(MAZUR_AFTER_1_STEP, abs=1e-9)
+
+
+@lab4
+@pytest.mark.slow
+def test_two_two_two_training_in_mazurs_order_reproduces_his_published_numbers():
+    run = ex.two_two_two_training(updated_output_weights=True)
+    assert run["E_total"][1] == pytest.approx(MAZUR_AFTER_1_STEP, abs=5e-10)
+    assert run["out_o1"] == pytest.approx(MAZUR_AFTER_10000["out_o1"], abs=5e-10)
+    assert run["out_o2"] == pytest.approx(MAZUR_AFTER_10000["out_o2"], abs=5e-10)
+    assert len(run["E_total"]) == 10_001
+
+
+@lab4
+def test_mazurs_quoted_final_error_disagrees_with_his_quoted_outputs():
+    o1, o2 = MAZUR_AFTER_10000["out_o1"], MAZUR_AFTER_10000["out_o2"]
+    from_outputs = 0.5 * (0.01 - o1) ** 2 + 0.5 * (0.99 - o2) ** 2
+    assert from_outputs == pytest.approx(0.0000350848, abs=5e-11)
+    assert abs(from_outputs - MAZUR_AFTER_10000["E_total"]) > 2e-8
+    published = {**MAZUR_AFTER_10000, "E_total_after_1_step": MAZUR_AFTER_1_STEP, "steps": 10_000}
+    assert dict(ex.MAZUR_TRAINING) == published
 
 
 @lab3

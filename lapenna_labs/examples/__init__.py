@@ -21,7 +21,7 @@ week02    Lab 2 Problem 4's GPU timing (:data:`LAB2_PROBLEM4_GPU_CODE`,
           (:data:`SLIDE_TIMINGS`)
 week03    Mazur's 2-2-2 network (:data:`TWO_TWO_TWO`) and its forward pass; the single neuron
           (:data:`SINGLE_NEURON`); the forward-graph slide; the ten-image cross-entropy table
-week04    the 2-2-2 network's backward pass and update, the slides' backprop code (bug
+week04    the 2-2-2 network's backward pass, update and training, the slides' code (bug
           included) and graph; the softmax exercise (:data:`SOFTMAX_EXERCISE`); Adam; the
           Keras examples, and the MNIST one run as written; the TensorFlow 1 steps in
           TensorFlow 2; the last NumPy program; "Composite Differentiation"
@@ -96,6 +96,7 @@ from .week03 import (
     two_two_two_matrices,
 )
 from .week04 import (
+    MAZUR_TRAINING,
     SLIDE_TF1_TRAINING_STEPS,
     SOFTMAX_EXERCISE,
     TF2_TRAINING_STEP,
@@ -115,6 +116,7 @@ from .week04 import (
     two_two_two_gradients,
     two_two_two_graph,
     two_two_two_slide_code,
+    two_two_two_training,
     two_two_two_update,
 )
 
@@ -124,6 +126,7 @@ __all__ = [
     "CCE_BATCH_TARGETS",
     "HPCG_RESULTS",
     "LAB2_PROBLEM4_GPU_CODE",
+    "MAZUR_TRAINING",
     "SINGLE_NEURON",
     "SLIDE_ERRATA",
     "SLIDE_TIMINGS",
@@ -169,5 +172,6 @@ __all__ = [
     "two_two_two_graph",
     "two_two_two_matrices",
     "two_two_two_slide_code",
+    "two_two_two_training",
     "two_two_two_update",
 ]

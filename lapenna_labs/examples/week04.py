@@ -2,8 +2,10 @@
 
 TWO_TWO_TWO (from :mod:`.week03`)
     The 2-2-2 network's backward pass: :func:`two_two_two_gradients`,
-    :func:`two_two_two_update`, :func:`two_two_two_slide_code` (the slides' code, bug
-    included), :func:`two_two_two_graph` (the network as a scalar computational graph).
+    :func:`two_two_two_update`, :func:`two_two_two_training` (10,000 updates, against
+    :data:`MAZUR_TRAINING`, what Mazur's post prints), :func:`two_two_two_slide_code` (the
+    slides' code, bug included), :func:`two_two_two_graph` (the network as a scalar
+    computational graph).
 SOFTMAX_EXERCISE
     The softmax / cross-entropy exercise network (slide "Exercises"):
     :func:`softmax_exercise_matrices`, :func:`softmax_exercise_forward`,
@@ -34,9 +36,11 @@ from ._numerics import _activation, _params, _sigmoid, _softmax
 from .week03 import TWO_TWO_TWO, two_two_two_forward, two_two_two_matrices
 
 __all__ = [
+    "MAZUR_TRAINING",
     "SOFTMAX_EXERCISE",
     "two_two_two_gradients",
     "two_two_two_update",
+    "two_two_two_training",
     "two_two_two_slide_code",
     "two_two_two_graph",
     "softmax_exercise_matrices",
@@ -210,6 +214,90 @@ def two_two_two_update(
     grads = two_two_two_gradients(p)
     names = [f"w{k}" for k in range(1, 9)] + (["b1", "b2"] if update_biases else [])
     return {k: p[k] - p["learning_rate"] * grads[k] for k in names}
+
+
+MAZUR_TRAINING: Mapping[str, float] = MappingProxyType(
+    {
+        "E_total_after_1_step": 0.291027924,
+        "steps": 10_000,
+        "E_total": 0.0000351085,
+        "out_o1": 0.015912196,
+        "out_o2": 0.984065734,
+    }
+)
+"""What Mazur's post prints about training the 2-2-2 network on, as printed there: the total
+error after the first update, and after 10,000 updates (of the weights; the biases stay
+fixed) the error and the two outputs.
+
+The quoted ``E_total`` disagrees with the quoted outputs: ``1/2 (0.01 - 0.015912196)^2 +
+1/2 (0.99 - 0.984065734)^2 = 0.0000350848``. The outputs and the first-step error are those
+of :func:`two_two_two_training` with ``updated_output_weights=True`` (to every printed
+digit), not those of plain gradient descent.
+"""
+
+
+def two_two_two_training(
+    steps: int = 10_000,
+    params: Mapping[str, float] = TWO_TWO_TWO,
+    *,
+    updated_output_weights: bool = False,
+) -> dict[str, Any]:
+    """Repeat the 2-2-2 network's gradient-descent step ``steps`` times (weights only).
+
+    Parameters
+    ----------
+    steps : int, default 10_000
+        Number of updates (Mazur's post reports 1 and 10,000).
+    params : mapping, default TWO_TWO_TWO
+        The starting point (and the learning rate).
+    updated_output_weights : bool, default False
+        False: every gradient uses the old weights, which is gradient descent
+        (:func:`two_two_two_update`). True: the hidden layer's deltas use the output weights
+        ``w5 .. w8`` already updated in the same step, the order that reproduces the numbers
+        of Mazur's post (:data:`MAZUR_TRAINING`), although his text says to use the old ones.
+
+    Returns
+    -------
+    dict
+        ``"E_total"``: list of ``steps + 1`` errors, before the first update and after each;
+        ``"params"``: the final parameters; ``"out_o1"``, ``"out_o2"``: the final outputs.
+
+    Examples
+    --------
+    >>> run = two_two_two_training(steps=1)
+    >>> round(run["E_total"][0], 9), round(run["E_total"][1], 9)
+    (0.298371109, 0.291027774)
+    >>> round(two_two_two_training(1, updated_output_weights=True)["E_total"][1], 9)
+    0.291027924
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+        raise ValueError(f"two_two_two_training: steps must be a positive integer, got {steps!r}")
+    p = _params(params, TWO_TWO_TWO, "two_two_two_training")
+    errors = [two_two_two_forward(p)["E_total"]]
+    for _ in range(steps):
+        if updated_output_weights:
+            p = _mazur_order_step(p)
+        else:
+            p.update(two_two_two_update(p))
+        errors.append(two_two_two_forward(p)["E_total"])
+    final = two_two_two_forward(p)
+    return {"E_total": errors, "params": p, "out_o1": final["out_o1"], "out_o2": final["out_o2"]}
+
+
+def _mazur_order_step(p: dict[str, float]) -> dict[str, float]:
+    """One step whose hidden deltas use the output weights updated in the same step."""
+    g, f, q, lr = two_two_two_gradients(p), two_two_two_forward(p), dict(p), p["learning_rate"]
+    for k in ("w5", "w6", "w7", "w8"):
+        q[k] = p[k] - lr * g[k]
+    for hidden, (w_a, w_b), (w_in1, w_in2) in [
+        ("h1", ("w5", "w7"), ("w1", "w2")),
+        ("h2", ("w6", "w8"), ("w3", "w4")),
+    ]:
+        out = f[f"out_{hidden}"]
+        delta = (q[w_a] * g["delta_o1"] + q[w_b] * g["delta_o2"]) * out * (1 - out)
+        q[w_in1] -= lr * delta * p["i1"]
+        q[w_in2] -= lr * delta * p["i2"]
+    return q
 
 
 def two_two_two_slide_code(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str, float]:
@@ -638,7 +726,8 @@ def logistic_mlp_gradients(
     """The slides' "Composite Differentiation" network and its backward pass.
 
     ``a = alpha x``, ``z = sigma(a)``, ``b = beta . z``, ``y = sigma(b)``,
-    ``J = y* log y + (1 - y*) log(1 - y)`` (the slide's J, a log-likelihood).
+    ``J = y* log y + (1 - y*) log(1 - y)`` (the slide's J: a log-likelihood, to be
+    maximised; it is minus the binary cross-entropy).
 
     Parameters
     ----------
