@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from lapenna_labs._validation import check_positive_int
+
 __all__ = ["cosine_decay", "exponential_decay", "step_decay"]
 
 
@@ -90,8 +92,7 @@ def step_decay(t: Any, *, lr0: float, drop: float = 0.5, every: int = 10) -> Any
     steps, scalar = _steps(t, func)
     lr0 = _positive(lr0, name="lr0", func=func)
     drop = _positive(drop, name="drop", func=func, upper=1.0)
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every <= 0:
-        raise ValueError(f"{func}: every must be a positive integer, got {every!r}")
+    every = check_positive_int(every, name="every", func=func)
     return _result(lr0 * drop ** (steps // every), scalar)
 
 
@@ -158,12 +159,7 @@ def cosine_decay(t: Any, *, lr0: float, total_steps: int, lr_min: float = 0.0) -
     func = "cosine_decay"
     steps, scalar = _steps(t, func)
     lr0 = _positive(lr0, name="lr0", func=func)
-    if (
-        isinstance(total_steps, bool)
-        or not isinstance(total_steps, (int, np.integer))
-        or total_steps <= 0
-    ):
-        raise ValueError(f"{func}: total_steps must be a positive integer, got {total_steps!r}")
+    total_steps = check_positive_int(total_steps, name="total_steps", func=func)
     is_number = isinstance(lr_min, (int, float, np.integer, np.floating))
     if isinstance(lr_min, bool) or not is_number or not 0.0 <= lr_min <= lr0:
         raise ValueError(f"{func}: lr_min must be in [0, lr0], got {lr_min!r}")
