@@ -46,7 +46,7 @@ def test_no_file_points_to_the_design_notes_outside_the_repository():
 _no_caches = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
-def test_the_wheel_ships_every_module_of_the_package(tmp_path):
+def test_the_wheel_ships_every_file_of_the_package(tmp_path):
     # Colab installs the package from the repository as a wheel; a subpackage missing from the
     # packaging configuration would import here (editable install) and fail there.
     # Build from a copy: setuptools writes build/ and *.egg-info/ beside the sources it builds.
@@ -62,11 +62,11 @@ def test_the_wheel_ships_every_module_of_the_package(tmp_path):
     )
     (wheel,) = (tmp_path / "dist").glob("lapenna_labs-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        shipped = {name for name in archive.namelist() if name.endswith(".py")}
+        shipped = set(archive.namelist())
     sources = {
         path.relative_to(ROOT).as_posix()
         for path in tracked_files()
-        if path.suffix == ".py" and path.relative_to(ROOT).parts[0] == "lapenna_labs"
+        if path.relative_to(ROOT).parts[0] == "lapenna_labs"
     }
     assert sources, "no package sources found"
     assert sources - shipped == set()
