@@ -18,6 +18,8 @@ import _common
 import bench_book
 import bench_timing
 
+from lapenna_labs import measurements
+
 README = _common.BENCH_DIR / "README.md"
 
 SCRIPTS = [
@@ -255,6 +257,20 @@ def gpu_verdict_text(verdict: dict[str, Any]) -> str:
     return f"{target}: {met} (largest difference {100 * verdict['worst']:.1f} %)."
 
 
+def _recorded_naive_scale() -> str:
+    """The recorded H100 figures of the naive and the true FP32 N = 6000 rate, in one sentence."""
+    naive = measurements.recorded_run("gemm_naive", n=6000, dtype="float32")
+    true = measurements.recorded_run("gemm", session=naive.session, n=6000, dtype="float32")
+    ratio = naive.values["gflops"] / true.values["gflops"]
+    return (
+        f"For scale, a recorded run ({naive.device}, {naive.date}; "
+        "`lapenna_labs.measurements`, session "
+        f"`{naive.session}`) found that the unsynchronised timing reported about "
+        f"{naive.values['gflops']:,.0f} GFLOP/s for an FP32 N = 6000 product whose CUDA-event "
+        f"rate was about {true.values['gflops']:,.0f} (a naive/true factor of about {ratio:.0f})."
+    )
+
+
 def gpu_timing_text(p: dict[str, Any]) -> list[str]:
     """The GPU table of a timing payload, or why there is none."""
     if not p["gpu"]:
@@ -263,12 +279,7 @@ def gpu_timing_text(p: dict[str, Any]) -> list[str]:
             "back-to-back products, `torch.utils.benchmark` on CUDA, the unsynchronised naive "
             "launch, % of the datasheet peak) runs by itself where PyTorch sees a GPU, or alone "
             "with `make bench-gpu` (written to `bench/results/timing_gpu.json` and shown here); "
-            "it has not been run for these results. For scale, "
-            "this project's earlier measurement on an H100 80GB (PyTorch CUDA build, CUDA events "
-            "around 10 back-to-back calls after 3 warm-ups, 2026-11-25) found that the "
-            "unsynchronised timing reported about "
-            "878,000 GFLOP/s for an FP32 N = 6000 product whose CUDA-event rate was about "
-            "48,000 (a naive/true factor of about 18).",
+            "it has not been run for these results. " + _recorded_naive_scale(),
         ]
     return [
         "### On a GPU",
