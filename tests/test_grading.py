@@ -424,8 +424,19 @@ def test_check_against_reference_runs_every_case_blocked():
         return np.where(z > 0, z, 0).astype(z.dtype)
 
     common = {"make_inputs": make_inputs, "cases": [(3,), (2, 4)], "block": activations.relu}
-    n = grading.check_against_reference(answer, activations.relu, name="relu", **common)
-    assert n == 4
+    seen = []
+
+    def counting(z):
+        seen.append((z.shape, z.dtype))
+        return answer(z)
+
+    grading.check_against_reference(counting, activations.relu, name="relu", **common)
+    assert seen == [
+        ((3,), np.float32),
+        ((2, 4), np.float32),
+        ((3,), np.float64),
+        ((2, 4), np.float64),
+    ]
     with pytest.raises(ReferenceBlockedError):
         grading.check_against_reference(activations.relu, activations.relu, name="r", **common)
     with pytest.raises(AssertionError, match=r"relu \[\(3,\), float32\]: wrong sign"):

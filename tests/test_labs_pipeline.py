@@ -2,10 +2,12 @@
 
 One temporary copy of the course is built from ``autograder/notebooks`` (which also checks
 that the committed ``labs/`` and ``autograder/source/`` are not stale), then *one*
-``nbgrader autograde`` call grades, for every lab, the master with its solutions and the
-untouched student version, plus the five demo submissions of lab01; one
-``nbgrader generate_feedback`` call writes the feedback. The tests then read the gradebook and
-the student-facing files.
+``nbgrader autograde`` call grades, for every lab (the template lab00 too), the master with its
+solutions and the untouched student version, plus the five demo submissions of lab01 and one
+lab03 submission that calls the reference in two ways (to check what a blocked call costs);
+one ``nbgrader generate_feedback`` call writes the feedback. The tests then read the gradebook,
+the autograded notebooks (outputs, and the execution times of the masters' cells against the
+time budget of ``autograder/notebooks/README.md``) and the student-facing files.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -28,7 +31,32 @@ from autograder import build_labs, grade, make_demo  # noqa: E402
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
 LABS = sorted(p.stem for p in (AUTOGRADER / "notebooks").glob("lab*.py"))
+TEMPLATE_LAB = "lab00"  # the course's template lab (course.yml: template_lab), not a week's
 CELL_TIMEOUT = 30  # seconds; the demo's endless loop costs this once
+# The time budget of a lab's master, graded on the 2-core CPU machine (see the authoring guide):
+# the grader stops a cell at 60 s and a notebook at 240 s; a master stays well inside both.
+CELL_BUDGET_S = 20.0
+LAB_BUDGET_S = 180.0
+
+# A lab03 submission, filled with the solutions, whose dense_forward wraps the reference (Part 3
+# scores zero; Part 6, which reuses dense_forward, must not pay again) and whose sigmoid_grad
+# calls the reference sigmoid itself (Part 1b scores zero; Part 1a, its own sigmoid, does not).
+REUSE_STUDENT = "reuses_a_wrapper"
+REUSE_CHANGES = [
+    (
+        "dense_forward",
+        "    out = x @ W + b\n    return out, (x, W, b)",
+        "    from lapenna_labs.layers import dense_forward as library_dense\n\n"
+        "    return library_dense(x, W, b)",
+    ),
+    (
+        "activations",
+        "    s = sigmoid(z)\n    return s * (1 - s)",
+        "    from lapenna_labs.activations import sigmoid as library_sigmoid\n\n"
+        "    s = library_sigmoid(z)\n    return s * (1 - s)",
+    ),
+]
+REUSE_ZEROED = {"test_dense_forward", "test_activation_grads"}
 
 
 def _normalised(path: Path) -> dict:
@@ -67,10 +95,18 @@ def course(tmp_path_factory):
         shutil.copy2(labs_dir / f"{lab}.ipynb", untouched / f"{lab}.ipynb")
     for student in expected["scores"]:
         shutil.copytree(demo_dir / student, submitted / student)
+    lab03 = [nbformat.read(p, 4) for p in (labs_dir / "lab03.ipynb", master_of(root, "lab03"))]
+    reused = make_demo.mutate(make_demo.filled_notebook(*lab03), REUSE_CHANGES)
+    (submitted / REUSE_STUDENT / "lab03").mkdir(parents=True)
+    nbformat.write(reused, submitted / REUSE_STUDENT / "lab03" / "lab03.ipynb")
     timeout = [f"--Execute.timeout={CELL_TIMEOUT}", f"--LapennaExecute.timeout={CELL_TIMEOUT}"]
     grade.run_nbgrader(root, "autograde", "lab*", "--force", *timeout, log_level="ERROR")
     grade.run_nbgrader(root, "generate_feedback", "lab*", "--force", log_level="ERROR")
     return root, labs_dir, expected, demo_dir
+
+
+def master_of(root: Path, lab: str) -> Path:
+    return root / "source" / lab / f"{lab}.ipynb"
 
 
 def _grades(root: Path, lab: str, students: list[str]) -> dict[str, grade.Grade]:
@@ -103,7 +139,8 @@ def test_committed_student_versions_and_masters_are_not_stale(course):
 def test_master_with_solutions_gets_full_marks(course, lab):
     root = course[0]
     g = _grades(root, lab, ["master"])["master"]
-    assert g.max_score >= 8, f"{lab} is worth only {g.max_score} points"
+    worth = 3 if lab == TEMPLATE_LAB else 8  # the template has two tiny parts
+    assert g.max_score >= worth, f"{lab} is worth only {g.max_score} points"
     assert g.score == g.max_score, f"{lab}: the master scored {g.score} of {g.max_score}"
 
 
@@ -153,6 +190,78 @@ def test_calling_the_reference_scores_zero_for_that_part(course):
     assert "ReferenceBlockedError" in html
 
 
+def _cell_grades(root: Path, lab: str, student: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    master = nbformat.read(master_of(root, lab), 4)
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in master.cells if _is_test(c)]
+    with Gradebook("sqlite:///" + str(root / "gradebook.db"), course_id="lapenna") as gb:
+        return {gid: gb.find_grade(gid, lab, lab, student).score for gid in ids}
+
+
+def _is_test(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
+
+
+def test_a_blocked_call_costs_only_the_part_whose_function_made_it(course):
+    root = course[0]
+    master = nbformat.read(master_of(root, "lab03"), 4)
+    points = {
+        c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+        for c in master.cells
+        if _is_test(c)
+    }
+    got = _cell_grades(root, "lab03", REUSE_STUDENT)
+    expected = {gid: 0 if gid in REUSE_ZEROED else pts for gid, pts in points.items()}
+    assert got == expected
+    html = (root / "feedback" / REUSE_STUDENT / "lab03" / "lab03.html").read_text()
+    assert "ReferenceBlockedError" in html and "lapenna_labs.layers.dense_forward" in html
+
+
+def _autograded_master(root: Path, lab: str):
+    return nbformat.read(root / "autograded" / "master" / lab / f"{lab}.ipynb", 4)
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_visible_check_prints_the_success_line(course, lab):
+    from lapenna_labs.grading import PASSED
+
+    silent = [
+        cell.metadata["nbgrader"]["grade_id"]
+        for cell in _autograded_master(course[0], lab).cells
+        if _is_test(cell)
+        and PASSED
+        not in "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    ]
+    assert not silent, f"{lab}: these test cells do not print '...: {PASSED}.': {silent}"
+
+
+def _seconds(cell) -> float | None:
+    """How long a cell ran in the real autograde run (nbclient's execution timestamps)."""
+    times = cell.metadata.get("execution", {})
+    start, end = times.get("iopub.execute_input"), times.get("shell.execute_reply")
+    if not (start and end):
+        return None
+    start, end = (datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (start, end))
+    return (end - start).total_seconds()
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_the_master_grades_within_the_time_budget(course, lab):
+    cells = [c for c in _autograded_master(course[0], lab).cells if c.cell_type == "code"]
+    seconds = {
+        c.metadata.get("nbgrader", {}).get("grade_id", c.get("id")): _seconds(c) for c in cells
+    }
+    assert None not in seconds.values(), f"{lab}: the autograded notebook has no cell timings"
+    slow = {cell: round(s, 1) for cell, s in seconds.items() if s > CELL_BUDGET_S}
+    assert not slow, f"{lab}: cells over the {CELL_BUDGET_S:.0f} s budget: {slow}"
+    total = sum(seconds.values())
+    slowest = max(seconds, key=seconds.get)
+    print(f"{lab}: master {total:.1f} s in all, slowest cell {slowest} {seconds[slowest]:.1f} s")
+    assert total <= LAB_BUDGET_S, f"{lab}: the master ran {total:.0f} s, over {LAB_BUDGET_S:.0f} s"
+
+
 def _student_facing_files(root: Path) -> list[Path]:
     files = [REPO / "labs" / f"{lab}.ipynb" for lab in LABS]
     files += sorted((root / "feedback").glob("*/*/*.html"))
@@ -161,7 +270,7 @@ def _student_facing_files(root: Path) -> list[Path]:
 
 def test_no_hidden_test_code_in_student_facing_files(course):
     root = course[0]
-    assert len(list((root / "feedback").glob("*/*/*.html"))) == 2 * len(LABS) + 5
+    assert len(list((root / "feedback").glob("*/*/*.html"))) == 2 * len(LABS) + 5 + 1
     for lab in LABS:
         hidden = grade.hidden_test_lines(root / "source" / lab / f"{lab}.ipynb")
         assert hidden, f"{lab} has no hidden tests"

@@ -31,14 +31,17 @@
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "how_graded", "locked": true, "schema_version": 3, "solution": false}
 # **How this lab is graded.** Cells marked *answer* are yours; the cells after them check your work.
-# Visible checks run now and tell you what is wrong; hidden checks run only when the instructor
-# grades. An answer that just calls `lapenna_labs`' own implementation of the function being
-# graded scores zero for that part: while your function runs, the tests block the reference
-# (by any name you imported it under). Use plain Python and NumPy.
+# Visible checks run now and tell you what is wrong (never what the right values are); each
+# prints "...: the visible checks pass." when yours pass. Hidden checks run only when the
+# instructor grades, on other sizes and dtypes than the examples here. Do not rename the
+# functions or change their arguments. A cell that runs longer than a minute is stopped.
 #
-# The hidden checks call your functions on other sizes and dtypes than the examples here. Do not
-# rename the functions or change their arguments. A cell that runs longer than a minute is
-# stopped by the grader.
+# **Library calls.** Each part says which libraries its answer may call. While the hidden checks
+# run your function, the others are *blocked*, under any name you imported them by: the
+# course's own `lapenna_labs` (which has every answer of this lab) and the other libraries. A
+# call of a blocked function scores zero **for that part only**: it is charged to the function
+# that made it. A later part that uses one of your earlier functions is not charged for what
+# that function calls (its own part already lost the points), only for its own calls.
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 import os
@@ -46,9 +49,6 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-
-from lapenna_labs import blas
-from lapenna_labs.grading import call_blocked, check_close
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part1_intro", "locked": true, "schema_version": 3, "solution": false}
 # ## Part 1: counting flops and bytes (3 points)
@@ -70,6 +70,9 @@ from lapenna_labs.grading import call_blocked, check_close
 # (`np.dtype(dtype).itemsize`).
 #
 # Write three functions that return the pair `(flops, bytes)` as Python integers.
+#
+# **Library calls.** Allowed: Python and NumPy. Blocked while graded: `lapenna_labs` (it
+# has these counts) and the other libraries (SciPy, PyTorch, TensorFlow, Keras, JAX).
 
 
 # %% nbgrader={"grade": false, "grade_id": "counts", "locked": false, "schema_version": 3, "solution": true}
@@ -98,41 +101,68 @@ def gemm_counts(n, dtype="float64"):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_axpy_counts", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from lapenna_labs import blas  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+)
+
 check_close(axpy_counts(1000), (2000, 24000), name="axpy_counts(1000)")
 check_close(axpy_counts(1000, "float32"), (2000, 12000), name="axpy_counts(1000, 'float32')")
-print("axpy_counts: the visible checks pass")
+passed("axpy_counts")
 ### BEGIN HIDDEN TESTS
-for _n in (1, 7, 12345):
-    for _dt in ("float32", "float64"):
-        _got = call_blocked(axpy_counts, _n, _dt, block=(blas.axpy_flops, blas.axpy_bytes))
-        check_close(_got, (blas.axpy_flops(_n), blas.axpy_bytes(_n, _dt)), name="axpy_counts")
+check_against_reference(
+    axpy_counts,
+    lambda n, dt: (blas.axpy_flops(n), blas.axpy_bytes(n, dt)),
+    lambda rng, n, dt: (n, dt),
+    name="axpy_counts (hidden)",
+    cases=(1, 7, 12345),
+    dtypes=("float32", "float64"),
+    block=(blas.axpy_flops, blas.axpy_bytes, "lapenna_labs", *OTHER_LIBRARIES),
+)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_gemv_counts", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from lapenna_labs import blas  # noqa: E402
+from lapenna_labs.grading import OTHER_LIBRARIES, check_against_reference, passed  # noqa: E402
+
 _flops, _bytes = gemv_counts(10)
 assert _flops == 200, "gemv_counts(10): wrong flop count (one multiply and one add per entry of A)"
 assert _bytes != 100 * 8, "gemv_counts(10): you counted A but not the vectors x and y"
 assert _bytes != 120 * 8, "gemv_counts(10): y is read and written: it crosses the bus twice"
-print("gemv_counts: the visible checks pass")
+passed("gemv_counts")
 ### BEGIN HIDDEN TESTS
-for _n in (1, 10, 999):
-    for _dt in ("float32", "float64"):
-        _got = call_blocked(gemv_counts, _n, _dt, block=(blas.gemv_flops, blas.gemv_bytes))
-        _exp = (blas.gemv_flops(_n, _n), blas.gemv_bytes(_n, _n, _dt))
-        check_close(_got, _exp, name="gemv_counts")
+check_against_reference(
+    gemv_counts,
+    lambda n, dt: (blas.gemv_flops(n, n), blas.gemv_bytes(n, n, dt)),
+    lambda rng, n, dt: (n, dt),
+    name="gemv_counts (hidden)",
+    cases=(1, 10, 999),
+    dtypes=("float32", "float64"),
+    block=(blas.gemv_flops, blas.gemv_bytes, "lapenna_labs", *OTHER_LIBRARIES),
+)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_gemm_counts", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from lapenna_labs import blas  # noqa: E402
+from lapenna_labs.grading import OTHER_LIBRARIES, check_against_reference, passed  # noqa: E402
+
 _flops, _bytes = gemm_counts(10)
 assert _flops == 2000, "gemm_counts(10): wrong flop count (n multiplies and n adds per entry of C)"
 assert _bytes != 300 * 8, "gemm_counts(10): C is read and written: it crosses the bus twice"
-print("gemm_counts: the visible checks pass")
+passed("gemm_counts")
 ### BEGIN HIDDEN TESTS
-for _n in (1, 10, 4000):
-    for _dt in ("float32", "float64"):
-        _got = call_blocked(gemm_counts, _n, _dt, block=(blas.gemm_flops, blas.gemm_bytes))
-        _exp = (blas.gemm_flops(_n, _n, _n), blas.gemm_bytes(_n, _n, _n, _dt))
-        check_close(_got, _exp, name="gemm_counts")
+check_against_reference(
+    gemm_counts,
+    lambda n, dt: (blas.gemm_flops(n, n, n), blas.gemm_bytes(n, n, n, dt)),
+    lambda rng, n, dt: (n, dt),
+    name="gemm_counts (hidden)",
+    cases=(1, 10, 4000),
+    dtypes=("float32", "float64"),
+    block=(blas.gemm_flops, blas.gemm_bytes, "lapenna_labs", *OTHER_LIBRARIES),
+)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part1_intensity", "locked": true, "schema_version": 3, "solution": false}
@@ -169,6 +199,10 @@ for _n in (10, 100, 1000, 10000):
 # AXPY in place is `y += a * x` (it makes a temporary, so it moves a bit more than the compulsory
 # bytes), GEMV `y += A @ x`, GEMM `C += A @ B`. Inside a nested function (`def axpy(): ...`),
 # write them as `np.add(y, a * x, out=y)`: a bare `y += ...` there would make `y` a new local.
+#
+# **Library calls.** Allowed: Python (`time`, `statistics`) and NumPy. Blocked while graded:
+# `lapenna_labs` (it has timers: `blas.time_callable`) and the other libraries (SciPy, PyTorch,
+# TensorFlow, Keras, JAX). `measure_blas` should use your `time_median` and your counts.
 
 
 # %% nbgrader={"grade": false, "grade_id": "measure", "locked": false, "schema_version": 3, "solution": true}
@@ -222,39 +256,45 @@ def measure_blas(n, dtype="float64", repeats=5):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_time_median", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-class _FakeClock:
-    """A clock that advances only when the timed function runs, by the given durations."""
+# Every test cell imports what it uses: an answer cell cannot shadow it.
+import numpy as np  # noqa: E402, F811
 
-    def __init__(self, durations):
-        self.now, self.durations, self.calls = 0.0, list(durations), 0
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    FakeClock,
+    call_blocked,
+    check_close,
+    passed,
+)
 
-    def __call__(self):
-        return self.now
-
-    def work(self):
-        self.now += self.durations[self.calls]
-        self.calls += 1
-
-
-_clock = _FakeClock([50.0, 1.0, 3.0, 2.0, 100.0, 4.0])
+_clock = FakeClock([50.0, 1.0, 3.0, 2.0, 100.0, 4.0])  # each call of _clock.work takes these
 _t = time_median(_clock.work, repeats=5, warmup=1, clock=_clock)
 assert _clock.calls == 6, f"time_median: fn was called {_clock.calls} times, expected 1 + 5"
 assert _t != 22.0, "time_median: that is the mean; the median is robust to one slow repeat"
 assert _t != 1.0, "time_median: that is the minimum; return the median"
 assert _t != 3.5, "time_median: the warm-up call must not be timed (exclude it)"
 check_close(_t, 3.0, name="time_median (1 warm-up, 5 repeats)")
-print("time_median: the visible checks pass")
+passed("time_median")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng(11)
 for _w, _r in ((0, 1), (2, 4), (3, 7)):
     _d = list(_rng.uniform(0.5, 9.5, size=_w + _r))
-    _clock = _FakeClock(_d)
-    _t = time_median(_clock.work, repeats=_r, warmup=_w, clock=_clock)
+    _clock = FakeClock(_d)
+    _t = call_blocked(
+        time_median,
+        _clock.work,
+        repeats=_r,
+        warmup=_w,
+        clock=_clock,
+        block=("lapenna_labs", *OTHER_LIBRARIES),
+    )
     assert _clock.calls == _w + _r, "time_median: wrong number of calls of fn"
     check_close(_t, float(np.median(_d[_w:])), name="time_median (other warm-up and repeats)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_blas", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from lapenna_labs.grading import OTHER_LIBRARIES, call_blocked, check_close, passed  # noqa: E402
+
 _m = measure_blas(64, "float32", repeats=3)
 assert set(_m) == {"axpy", "gemv", "gemm"}, "measure_blas: keys must be 'axpy', 'gemv', 'gemm'"
 for _op, _counts in (("axpy", axpy_counts), ("gemv", gemv_counts), ("gemm", gemm_counts)):
@@ -264,10 +304,17 @@ for _op, _counts in (("axpy", axpy_counts), ("gemv", gemv_counts), ("gemm", gemm
     _f, _b = _counts(64, "float32")
     check_close(_r["gflops"], _f / _r["seconds"] / 1e9, name=f"measure_blas {_op} gflops")
     check_close(_r["gbytes_per_s"], _b / _r["seconds"] / 1e9, name=f"measure_blas {_op} GB/s")
-print("measure_blas: the visible checks pass")
+passed("measure_blas")
 ### BEGIN HIDDEN TESTS
 # Consistent with the student's own counts (wrong counts already lost their points in Part 1).
-_m = measure_blas(50, "float64", repeats=2)
+_m = call_blocked(
+    measure_blas,
+    50,
+    "float64",
+    repeats=2,
+    block=("lapenna_labs", *OTHER_LIBRARIES),
+    graded_elsewhere=(time_median, axpy_counts, gemv_counts, gemm_counts),
+)
 for _op, _counts in (("axpy", axpy_counts), ("gemv", gemv_counts), ("gemm", gemm_counts)):
     _f, _b = _counts(50, "float64")
     _s = _m[_op]["seconds"]
@@ -307,6 +354,9 @@ except NotImplementedError:
 # Write `attainable_gflops(intensity, peak_gflops, bandwidth_gbs)` (it must work for a number
 # and for a NumPy array of intensities) and `bound(intensity, peak_gflops, bandwidth_gbs)`, which
 # returns the string `"memory"` or `"compute"` for one intensity.
+#
+# **Library calls.** Allowed: Python and NumPy. Blocked while graded: `lapenna_labs` (it
+# has the roofline) and the other libraries (SciPy, PyTorch, TensorFlow, Keras, JAX).
 
 
 # %% nbgrader={"grade": false, "grade_id": "roofline", "locked": false, "schema_version": 3, "solution": true}
@@ -325,23 +375,38 @@ def bound(intensity, peak_gflops, bandwidth_gbs):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_roofline", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+import numpy as np  # noqa: E402
+
+from lapenna_labs import blas  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    call_blocked,
+    check_against_reference,
+    check_close,
+    passed,
+)
+
 check_close(attainable_gflops(0.25, 1000.0, 100.0), 25.0, name="attainable_gflops(0.25, 1000, 100)")
 check_close(attainable_gflops(50.0, 1000.0, 100.0), 1000.0, name="attainable_gflops(50, 1000, 100)")
 assert bound(0.25, 1000.0, 100.0) == "memory", "bound: AXPY-like intensity should be 'memory'"
 assert bound(50.0, 1000.0, 100.0) == "compute", "bound: intensity 50 > ridge 10 is 'compute'"
-print("roofline: the visible checks pass")
+passed("attainable_gflops, bound")
 ### BEGIN HIDDEN TESTS
-_rng = np.random.default_rng(3)
-_I = 10.0 ** _rng.uniform(-2, 3, size=40)
-_got = call_blocked(attainable_gflops, _I, 4700.0, 732.0, block=(blas.attainable_gflops,))
-check_close(
-    np.asarray(_got, dtype=float),
-    blas.attainable_gflops(_I, 4700.0, 732.0),
-    name="attainable_gflops (array)",
+check_against_reference(
+    attainable_gflops,
+    blas.attainable_gflops,
+    lambda rng, size, dt: (10.0 ** rng.uniform(-2, 3, size=size), 4700.0, 732.0),
+    name="attainable_gflops (hidden, an array)",
+    cases=(40,),
+    dtypes=(None,),
+    view=lambda got: np.asarray(got, dtype=float),
+    seed=3,
+    block=(blas.attainable_gflops, "lapenna_labs", *OTHER_LIBRARIES),
 )
 for _i in (0.1, 6.42, 6.43, 200.0):
     _exp = "memory" if _i < 4700.0 / 732.0 else "compute"
-    assert bound(_i, 4700.0, 732.0) == _exp, "bound: wrong side of the ridge point"
+    _got = call_blocked(bound, _i, 4700.0, 732.0, block=("lapenna_labs", *OTHER_LIBRARIES))
+    assert _got == _exp, "bound: wrong side of the ridge point"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "roofline_plot_intro", "locked": true, "schema_version": 3, "solution": false}
@@ -350,6 +415,8 @@ for _i in (0.1, 6.42, 6.43, 200.0):
 # reached at the largest size. Where do AXPY, GEMV and GEMM land, and why?
 
 # %% nbgrader={"grade": false, "grade_id": "roofline_plot", "locked": true, "schema_version": 3, "solution": false}
+from lapenna_labs import blas  # noqa: E402
+
 try:
     _peak = blas.cpu_peak_estimate("float64").gflops
     _largest = measurements[max(measurements)]
@@ -405,6 +472,10 @@ except (NotImplementedError, NameError, ValueError, KeyError):
 # `block_size_for_cache(cache_bytes, dtype="float64")`: the largest integer $b$ with
 # $3 b^2 \le M$, where $M$ is the number of whole elements of `dtype` that fit in `cache_bytes`.
 # (The slides write this bound for $N$, the number of blocks; it is the block size $b$.)
+#
+# **Library calls.** Allowed: Python and NumPy. Blocked while graded: `lapenna_labs` (it has a
+# blocked product: `blas.blocked_matmul`) and the other libraries (SciPy, PyTorch, TensorFlow,
+# Keras, JAX).
 
 
 # %% nbgrader={"grade": false, "grade_id": "blocked", "locked": false, "schema_version": 3, "solution": true}
@@ -442,6 +513,18 @@ def block_size_for_cache(cache_bytes, dtype="float64"):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_blocked_matmul", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+import numpy as np  # noqa: E402
+
+from lapenna_labs import blas  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    call_blocked,
+    check_against_reference,
+    check_close,
+    passed,
+)
+
+
 class _ProductSizes(np.ndarray):
     """An ndarray that records the shapes of the matrix products it takes part in."""
 
@@ -464,50 +547,82 @@ class _ProductSizes(np.ndarray):
 
 _rng = np.random.default_rng(0)
 _A, _B = _rng.normal(size=(6, 4)), _rng.normal(size=(4, 5))
-_C = call_blocked(blocked_matmul, _A, _B, 2, block=(blas.blocked_matmul,))
+_C = call_blocked(
+    blocked_matmul, _A, _B, 2, block=(blas.blocked_matmul, "lapenna_labs", *OTHER_LIBRARIES)
+)
 check_close(_C, _A @ _B, name="blocked_matmul (6x4 @ 4x5, b=2)")
 _ProductSizes.largest[0] = 0
-call_blocked(blocked_matmul, _A.view(_ProductSizes), _B.view(_ProductSizes), 2, block=())
+blocked_matmul(_A.view(_ProductSizes), _B.view(_ProductSizes), 2)
 assert _ProductSizes.largest[0] <= 2, "blocked_matmul: multiply b x b blocks, not whole matrices"
-print("blocked_matmul: the visible checks pass")
+passed("blocked_matmul")
 ### BEGIN HIDDEN TESTS
-for _dt, (_m, _k, _n), _b in (
-    (np.float64, (7, 9, 5), 3),
-    (np.float32, (16, 16, 16), 4),
-    (np.float32, (10, 3, 11), 4),
-    (np.float64, (5, 5, 5), 8),
-):
-    _A = _rng.normal(size=(_m, _k)).astype(_dt)
-    _B = _rng.normal(size=(_k, _n)).astype(_dt)
-    _got = call_blocked(blocked_matmul, _A, _B, _b, block=(blas.blocked_matmul,))
-    check_close(_got, blas.blocked_matmul(_A, _B, _b), name="blocked_matmul (other shapes)")
+_cases = [("float64", (7, 9, 5), 3), ("float32", (16, 16, 16), 4), ("float32", (10, 3, 11), 4)]
+_cases.append(("float64", (5, 5, 5), 8))
+
+
+def _matmul_inputs(rng, case, _):
+    dtype, (m, k, n), b = case
+    return rng.normal(size=(m, k)).astype(dtype), rng.normal(size=(k, n)).astype(dtype), b
+
+
+check_against_reference(
+    blocked_matmul,
+    blas.blocked_matmul,
+    _matmul_inputs,
+    name="blocked_matmul (hidden)",
+    cases=_cases,
+    dtypes=(None,),
+    block=(blas.blocked_matmul, "lapenna_labs", *OTHER_LIBRARIES),
+)
+for _case in _cases:
+    _A, _B, _b = _matmul_inputs(_rng, _case, None)
     _ProductSizes.largest[0] = 0
-    call_blocked(blocked_matmul, _A.view(_ProductSizes), _B.view(_ProductSizes), _b, block=())
+    call_blocked(blocked_matmul, _A.view(_ProductSizes), _B.view(_ProductSizes), _b)
     assert _ProductSizes.largest[0] <= _b, "blocked_matmul: a product larger than b x b was made"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_blocked_intensity", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from lapenna_labs import blas  # noqa: E402
+from lapenna_labs.grading import OTHER_LIBRARIES, check_against_reference, passed  # noqa: E402
+
 _q = blocked_intensity(1200, 100)
 assert _q != 12.0, "blocked_intensity: you returned N = n / b; the intensity is close to b"
 assert _q != 100.0, "blocked_intensity: n / N = b is the limit for large N; count all the words"
 assert abs(_q - 100.0) < 10, "blocked_intensity(1200, 100) should be a bit less than b = 100"
-print("blocked_intensity: the visible checks pass")
+passed("blocked_intensity")
 ### BEGIN HIDDEN TESTS
-for _n, _b in ((1200, 100), (64, 1), (64, 64), (4096, 256)):
-    _got = call_blocked(blocked_intensity, _n, _b, block=(blas.blocked_matmul_intensity,))
-    check_close(float(_got), blas.blocked_matmul_intensity(_n, _n // _b), name="blocked_intensity")
+check_against_reference(
+    blocked_intensity,
+    lambda n, b: blas.blocked_matmul_intensity(n, n // b),
+    lambda rng, case, dt: case,
+    name="blocked_intensity (hidden)",
+    cases=((1200, 100), (64, 1), (64, 64), (4096, 256)),
+    dtypes=(None,),
+    view=float,
+    block=(blas.blocked_matmul_intensity, "lapenna_labs", *OTHER_LIBRARIES),
+)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_block_size", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from lapenna_labs import blas  # noqa: E402
+from lapenna_labs.grading import OTHER_LIBRARIES, check_against_reference, passed  # noqa: E402
+
 _b = block_size_for_cache(32 * 1024, "float64")
 assert isinstance(_b, (int, np.integer)), "block_size_for_cache: return an integer"
 assert 3 * _b**2 <= 4096, "block_size_for_cache(32 KiB): three blocks of that size do not fit"
 assert 3 * (_b + 1) ** 2 > 4096, "block_size_for_cache(32 KiB): a larger block would still fit"
-print("block_size_for_cache: the visible checks pass")
+passed("block_size_for_cache")
 ### BEGIN HIDDEN TESTS
-for _bytes, _dt in ((32 * 1024, "float32"), (2**20, "float64"), (100, "float64"), (24, "float64")):
-    _got = call_blocked(block_size_for_cache, _bytes, _dt, block=(blas.block_size_for_cache,))
-    assert int(_got) == blas.block_size_for_cache(_bytes, _dt), "block_size_for_cache: wrong b"
+check_against_reference(
+    block_size_for_cache,
+    blas.block_size_for_cache,
+    lambda rng, case, dt: case,
+    name="block_size_for_cache (hidden)",
+    cases=((32 * 1024, "float32"), (2**20, "float64"), (100, "float64"), (24, "float64")),
+    dtypes=(None,),
+    view=int,
+    block=(blas.block_size_for_cache, "lapenna_labs", *OTHER_LIBRARIES),
+)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "closing", "locked": true, "schema_version": 3, "solution": false}

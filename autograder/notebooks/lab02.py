@@ -32,15 +32,23 @@
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "how_graded", "locked": true, "schema_version": 3, "solution": false}
 # **How this lab is graded.** Cells marked *answer* are yours; the cells after them check your work.
-# Visible checks run now and tell you what is wrong; hidden checks run only when the instructor
-# grades. An answer that just calls `lapenna_labs`' own implementation of the function being
-# graded (here `lapenna_labs.blas.time_gemm`, `time_callable`, `gemm_sweep`) scores zero for
-# that part: while your function runs, the tests block the reference (by any name you imported
-# it under).
+# Visible checks run now and tell you what is wrong (never what the right values are); each
+# prints "...: the visible checks pass." when yours pass. Hidden checks run only when the
+# instructor grades. Do not rename the functions or change their arguments. A cell that runs
+# longer than a minute is stopped.
 #
-# The grader has no GPU: it runs your functions on the CPU with small matrices, and checks the
-# GPU part of your timing function by reading its code (it must synchronise). Do not rename the
-# functions or change their arguments.
+# **Library calls.** Each part says which libraries its answer may call. While the hidden checks
+# run your function, the others are *blocked*, under any name you imported them by: the
+# course's own `lapenna_labs` (its timers `blas.time_gemm`, `blas.time_callable`,
+# `blas.gemm_sweep` and its plots) and the other libraries. A call of a blocked function scores
+# zero **for that part only**: it is charged to the function that made it. A later part that
+# uses one of your earlier functions is not charged for what that function calls (its own part
+# already lost the points), only for its own calls.
+#
+# **The grader has no GPU.** It runs your functions on the CPU with small matrices
+# (`LAPENNA_FORCE_CPU=1` makes `DEVICE` `"cpu"`, so the cells behind `if DEVICE == "cuda":`
+# are skipped), and checks the GPU part of your timing function by reading its code: it must
+# synchronise.
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 import os
@@ -48,9 +56,6 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-
-from lapenna_labs import blas
-from lapenna_labs.grading import call_blocked, check_close, source_mentions
 
 GRADING = bool(os.environ.get("LAPENNA_GRADING"))
 
@@ -77,6 +82,10 @@ GRADING = bool(os.environ.get("LAPENNA_GRADING"))
 # False)`), synchronise as in point 3. Then write `gflops(n, seconds)`: the GFLOP/s of one
 # $n \times n$ product that takes `seconds`, counting $2 n^3$ flops as the slides (and every
 # vendor) do.
+#
+# **Library calls.** Allowed: Python (`time`, `statistics`), NumPy and PyTorch (for the GPU:
+# `torch.cuda.synchronize`, `torch.cuda.Event`). Blocked while graded: `lapenna_labs` (it has
+# these timers) and SciPy, TensorFlow, Keras, JAX.
 
 
 # %% nbgrader={"grade": false, "grade_id": "timing", "locked": false, "schema_version": 3, "solution": true}
@@ -117,27 +126,25 @@ def gflops(n, seconds):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_time_matmul", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+# Every test cell imports what it uses: an answer cell cannot shadow it.
+import numpy as np  # noqa: E402, F811
+
+from lapenna_labs import blas  # noqa: E402
+from lapenna_labs.grading import FakeClock, call_blocked, check_close, passed  # noqa: E402
+
+
 class _FakeMatrix:
-    """An operand whose product advances a fake clock by the next given duration."""
+    """An operand whose product takes the clock's next duration (see FakeClock)."""
 
     def __init__(self, clock):
         self.clock = clock
 
     def __matmul__(self, other):
-        self.clock.now += self.clock.durations[self.clock.calls]
-        self.clock.calls += 1
+        self.clock.work()
         return self
 
 
-class _FakeClock:
-    def __init__(self, durations):
-        self.now, self.durations, self.calls = 0.0, list(durations), 0
-
-    def __call__(self):
-        return self.now
-
-
-_clock = _FakeClock([40.0, 30.0, 1.0, 3.0, 2.0, 100.0, 4.0])
+_clock = FakeClock([40.0, 30.0, 1.0, 3.0, 2.0, 100.0, 4.0])
 _A = _FakeMatrix(_clock)
 _t = time_matmul(_A, _A, warmup=2, repeats=5, clock=_clock)
 assert _clock.calls == 7, f"time_matmul: {_clock.calls} products made, expected 2 + 5"
@@ -147,12 +154,21 @@ assert _t not in (4.0, 11.428571428571429), "time_matmul: do not time the warm-u
 check_close(_t, 3.0, name="time_matmul (2 warm-up, 5 repeats)")
 _real = time_matmul(np.ones((64, 64)), np.ones((64, 64)), warmup=1, repeats=3)
 assert 0 < _real < 1, "time_matmul: a 64 x 64 product should take well under a second"
-print("time_matmul: the visible checks pass")
+passed("time_matmul")
 ### BEGIN HIDDEN TESTS
 _rng = np.random.default_rng(7)
+_blocked = (
+    blas.time_gemm,
+    blas.time_callable,
+    "lapenna_labs",
+    "scipy",
+    "tensorflow",
+    "keras",
+    "jax",
+)
 for _w, _r in ((0, 1), (1, 4), (3, 9)):
     _d = list(_rng.uniform(0.5, 9.5, size=_w + _r))
-    _clock = _FakeClock(_d)
+    _clock = FakeClock(_d)
     _t = call_blocked(
         time_matmul,
         _FakeMatrix(_clock),
@@ -160,7 +176,7 @@ for _w, _r in ((0, 1), (1, 4), (3, 9)):
         warmup=_w,
         repeats=_r,
         clock=_clock,
-        block=(blas.time_gemm, blas.time_callable),
+        block=_blocked,
     )
     assert _clock.calls == _w + _r, "time_matmul: wrong number of products"
     check_close(_t, float(np.median(_d[_w:])), name="time_matmul (other warm-up and repeats)")
@@ -168,13 +184,15 @@ try:
     import torch
 
     _tA = torch.ones(32, 32, dtype=torch.float64)
-    _t = call_blocked(time_matmul, _tA, _tA, 1, 2, block=(blas.time_gemm, blas.time_callable))
+    _t = call_blocked(time_matmul, _tA, _tA, 1, 2, block=_blocked)
     assert 0 < _t < 1, "time_matmul: failed on CPU torch tensors"
 except ImportError:
     pass
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_time_matmul_sync", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from lapenna_labs.grading import passed, source_mentions  # noqa: E402
+
 _found = source_mentions(time_matmul, "synchronize", "Event", "elapsed_time")
 assert _found, (
     "time_matmul: on a GPU the product is asynchronous: call torch.cuda.synchronize() "
@@ -183,7 +201,7 @@ assert _found, (
 assert "time.time(" not in "".join(source_mentions(time_matmul, "time.time(")), (
     "time_matmul: use the clock argument (time.perf_counter), not time.time()"
 )
-print("time_matmul synchronises on the GPU:", ", ".join(_found))
+passed(f"time_matmul on a GPU (it uses {', '.join(_found)})")
 if DEVICE == "cuda":  # noqa: F821 (defined by the device cell at the top)
     import torch
 
@@ -200,12 +218,23 @@ assert any(_line.strip() for _line in _gpu_lines), "time_matmul: no synchronisat
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_gflops", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from lapenna_labs import blas  # noqa: E402
+from lapenna_labs.grading import check_against_reference, passed  # noqa: E402
+
 assert abs(gflops(1000, 1.0) - 2.0) < 1e-9, "gflops(1000, 1.0): 2 * 1000**3 flops in 1 s"
 assert abs(gflops(1000, 0.5) - 4.0) < 1e-9, "gflops: divide by the seconds"
-print("gflops: the visible checks pass")
+passed("gflops")
 ### BEGIN HIDDEN TESTS
-for _n, _s in ((2000, 0.2360849380493164), (6000, 6.029452800750732), (17, 3e-6)):
-    check_close(float(gflops(_n, _s)), blas.gemm_flops(_n, _n, _n) / _s / 1e9, name="gflops")
+check_against_reference(
+    gflops,
+    lambda n, seconds: blas.gemm_flops(n, n, n) / seconds / 1e9,
+    lambda rng, case, dt: case,
+    name="gflops (hidden)",
+    cases=((2000, 0.2360849380493164), (6000, 6.029452800750732), (17, 3e-6)),
+    dtypes=(None,),
+    view=float,
+    block=(blas.gemm_flops, "lapenna_labs", "scipy", "tensorflow", "keras", "jax"),
+)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part2_intro", "locked": true, "schema_version": 3, "solution": false}
@@ -219,6 +248,10 @@ for _n, _s in ((2000, 0.2360849380493164), (6000, 6.029452800750732), (17, 3e-6)
 #
 # Then write `plot_gflops(table)`: one line of GFLOP/s against $N$ per (device, dtype), with a
 # legend and the axes labelled `"N"` and `"GFLOP/s"`. Return the matplotlib `Figure`.
+#
+# **Library calls.** Allowed: NumPy, PyTorch and matplotlib, and your `time_matmul` and
+# `gflops`. Blocked while graded: `lapenna_labs` (it has `blas.gemm_sweep` and
+# `plots.plot_gflops`) and SciPy, TensorFlow, Keras, JAX.
 
 
 # %% nbgrader={"grade": false, "grade_id": "sweep", "locked": false, "schema_version": 3, "solution": true}
@@ -269,6 +302,9 @@ def plot_gflops(table):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_gemm_table", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from lapenna_labs import blas  # noqa: E402
+from lapenna_labs.grading import call_blocked, check_close, passed  # noqa: E402
+
 _table = gemm_table([32, 48], dtypes=("float32", "float64"), device="cpu", warmup=1, repeats=2)
 assert isinstance(_table, list) and len(_table) == 4, "gemm_table: one record per (size, dtype)"
 for _rec in _table:
@@ -283,13 +319,13 @@ assert {(_r["n"], str(_r["dtype"])) for _r in _table} == {
     (48, "float32"),
     (48, "float64"),
 }, "gemm_table: the (n, dtype) pairs are not the ones asked for"
-print("gemm_table: the visible checks pass")
+passed("gemm_table")
 ### BEGIN HIDDEN TESTS
 _seen_dtypes = []
 _orig_time_matmul = time_matmul
 
 
-def time_matmul(A, B, warmup=2, repeats=5, clock=time.perf_counter):  # noqa: F811
+def time_matmul(A, B, warmup=2, repeats=5, clock=time.perf_counter):
     _seen_dtypes.append((tuple(A.shape), str(A.dtype), str(B.dtype)))
     return _orig_time_matmul(A, B, warmup=warmup, repeats=repeats, clock=clock)
 
@@ -302,7 +338,16 @@ try:
         device="cpu",
         warmup=0,
         repeats=1,
-        block=(blas.gemm_sweep, blas.time_gemm, blas.time_callable),
+        block=(
+            blas.gemm_sweep,
+            blas.time_gemm,
+            "lapenna_labs",
+            "scipy",
+            "tensorflow",
+            "keras",
+            "jax",
+        ),
+        graded_elsewhere=(_orig_time_matmul, gflops),
     )
 finally:
     time_matmul = _orig_time_matmul
@@ -311,6 +356,8 @@ assert _seen_dtypes == [((40, 40), "float64", "float64")], "gemm_table: time the
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_plot_gflops", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from lapenna_labs.grading import call_blocked, passed  # noqa: E402
+
 _demo = [
     {"n": n, "dtype": dt, "device": dev, "seconds": 1.0, "gflops": g * n / 1000}
     for n in (1000, 2000)
@@ -323,10 +370,13 @@ assert "N" in _ax.get_xlabel(), "plot_gflops: label the x axis 'N'"
 assert "GFLOP/s" in _ax.get_ylabel(), "plot_gflops: label the y axis 'GFLOP/s'"
 assert _ax.get_legend() is not None, "plot_gflops: add a legend"
 plt.close(_fig)
-print("plot_gflops: the visible checks pass")
+passed("plot_gflops")
 ### BEGIN HIDDEN TESTS
-for _line in _ax.get_lines():
+_not_allowed = ("lapenna_labs", "scipy", "tensorflow", "keras", "jax")  # PyTorch is allowed
+_fig = call_blocked(plot_gflops, _demo, block=_not_allowed)
+for _line in _fig.axes[0].get_lines():
     assert list(_line.get_xdata()) == [1000, 2000], "plot_gflops: x values must be the sizes N"
+plt.close(_fig)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "sweep_run_intro", "locked": true, "schema_version": 3, "solution": false}
@@ -379,8 +429,12 @@ except NotImplementedError:
 #   the flops (and half the bytes move)
 # * (c) NumPy converts float64 to float32 internally
 # * (d) float64 needs the GPU
+#
+# **Library calls.** None: the answers are letters.
 
 # %% nbgrader={"grade": false, "grade_id": "naive_compare", "locked": true, "schema_version": 3, "solution": false}
+from lapenna_labs import blas  # noqa: E402
+
 if DEVICE == "cuda":  # noqa: F821
     _naive = blas.naive_time_gemm(6000, "float32", device="cuda")
     print(_naive)
@@ -388,8 +442,8 @@ if DEVICE == "cuda":  # noqa: F821
     print(_right)
 else:
     print(blas.naive_time_gemm(256 if GRADING else 2000, "float32", device="cpu"))
-    print("No GPU: the GPU comparison is skipped (see the DESIGN notes: on an H100 the naive")
-    print("timing said ~878,000 GFLOP/s for a product whose CUDA-event rate was ~48,000).")
+    print("No GPU: the GPU comparison is skipped (on an H100 the naive timing said about")
+    print("878,000 GFLOP/s for a product whose CUDA-event rate was about 48,000).")
 
 # %% nbgrader={"grade": false, "grade_id": "answers", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
@@ -399,19 +453,24 @@ Q3 = "b"
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test_q1", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from lapenna_labs.grading import passed  # noqa: E402
+
 assert isinstance(Q1, str) and Q1.strip().lower() in {"a", "b", "c", "d"}, "Q1: one letter a-d"
+passed("Q1 (one letter)")
 ### BEGIN HIDDEN TESTS
 assert Q1.strip().lower() == chr(99), "Q1: not the right answer"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_q2", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 assert isinstance(Q2, str) and Q2.strip().lower() in {"a", "b", "c", "d"}, "Q2: one letter a-d"
+passed("Q2 (one letter)")
 ### BEGIN HIDDEN TESTS
 assert Q2.strip().lower() == chr(98), "Q2: not the right answer"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_q3", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 assert isinstance(Q3, str) and Q3.strip().lower() in {"a", "b", "c", "d"}, "Q3: one letter a-d"
+passed("Q3 (one letter)")
 ### BEGIN HIDDEN TESTS
 assert Q3.strip().lower() == chr(98), "Q3: not the right answer"
 ### END HIDDEN TESTS

@@ -36,14 +36,19 @@
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "how_graded", "locked": true, "schema_version": 3, "solution": false}
 # **How this lab is graded.** Cells marked *answer* are yours; the cells after them check your work.
-# Visible checks run now and tell you what is wrong; hidden checks run only when the instructor
-# grades. An answer that just calls `lapenna_labs`' own implementation of the function being
-# graded scores zero for that part: while your function runs, the hidden tests block the reference
-# (by any name you imported it under). Use NumPy.
-#
-# The hidden checks call your functions on fresh random inputs in float32 and float64, as well as
-# on the worked numbers, so make them work for any shape the docstring allows, not just the
+# Visible checks run now and tell you what is wrong (never what the right values are); each
+# prints "...: the visible checks pass." when yours pass. Hidden checks run only when the
+# instructor grades, on fresh random inputs in float32 and float64 as well as on the worked
+# numbers, so make your functions work for any shape the docstring allows, not just the
 # examples shown here. Do not rename the functions or change their arguments.
+#
+# **Library calls.** Each part says which libraries its answer may call. While the hidden checks
+# run your function, the others are *blocked*, under any name you imported them by: the
+# course's own `lapenna_labs` (which has every answer of this lab) and the other libraries. A
+# call of a blocked function scores zero **for that part only**: it is charged to the function
+# that made it. A later part that uses one of your earlier functions (Part 6 uses your
+# `dense_forward`, `relu` and `softmax`) is not charged for what that function calls (its own
+# part already lost the points), only for its own calls.
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 import numpy as np
@@ -72,6 +77,9 @@ np.set_printoptions(precision=5, suppress=True)
 # * `relu_grad` must return floats (not booleans) of the input's dtype.
 #
 # You may use `np.tanh`.
+#
+# **Library calls.** Allowed: NumPy. Blocked while graded: `lapenna_labs` (it has
+# these functions) and the other libraries (SciPy, PyTorch, TensorFlow, Keras, JAX).
 
 
 # %% nbgrader={"grade": false, "grade_id": "activations", "locked": false, "schema_version": 3, "solution": true}
@@ -140,7 +148,14 @@ print("relu_grad   ", relu_grad(z_demo))
 import numpy as np  # noqa: E402
 
 from lapenna_labs import activations as ref  # noqa: E402
-from lapenna_labs.grading import call_blocked, check_close  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    call_blocked,
+    check_against_reference,
+    check_close,
+    normal_inputs,
+    passed,
+)
 
 z = np.array([-3.0, -0.5, 0.0, 0.5, 3.0])
 assert sigmoid(np.float64(0.0)) == 0.5, "sigmoid(0) must be exactly 0.5"
@@ -156,20 +171,19 @@ for fn in (sigmoid, tanh, relu):
     out = np.asarray(fn(z32))
     assert out.dtype == np.float32, f"{fn.__name__}: float32 input must give float32 output"
     assert out.shape == z32.shape, f"{fn.__name__}: output shape must equal input shape"
-print("Part 1a visible checks passed.")
+passed("sigmoid, tanh, relu")
 ### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(301)
-refs = {"sigmoid": ref.sigmoid, "tanh": ref.tanh, "relu": ref.relu}
-blocked = tuple(refs.values())
-for dtype in (np.float32, np.float64):
-    for shape in [(7,), (4, 5), (2, 3, 4)]:
-        zz = (4 * rng.standard_normal(shape)).astype(dtype)
-        for name, student in (("sigmoid", sigmoid), ("tanh", tanh), ("relu", relu)):
-            got = call_blocked(student, zz, block=blocked)
-            check_close(
-                got, refs[name](zz), name=f"{name} (hidden, random {shape} {dtype.__name__})"
-            )
-            assert np.asarray(got).dtype == dtype, f"{name}: dtype not kept (hidden)"
+blocked = (ref.sigmoid, ref.tanh, ref.relu, "lapenna_labs", *OTHER_LIBRARIES)
+for student, reference in ((sigmoid, ref.sigmoid), (tanh, ref.tanh), (relu, ref.relu)):
+    check_against_reference(
+        student,
+        reference,
+        normal_inputs(scale=4.0),
+        name=f"{reference.__name__} (hidden)",
+        cases=[(7,), (4, 5), (2, 3, 4)],
+        block=blocked,
+        seed=301,
+    )
 zz = np.array([-60.0, -30.0, 30.0, 60.0])
 check_close(
     call_blocked(sigmoid, zz, block=blocked), ref.sigmoid(zz), name="sigmoid (hidden, tails)"
@@ -181,7 +195,13 @@ check_close(
 import numpy as np  # noqa: E402
 
 from lapenna_labs import activations as ref  # noqa: E402
-from lapenna_labs.grading import call_blocked, check_close  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    normal_inputs,
+    passed,
+)
 
 z = np.array([-2.0, -0.5, 0.25, 1.0, 2.5])
 pairs = [
@@ -207,24 +227,23 @@ check_close(rg, ref.relu_grad(np.array([-1.0, 0.0, 2.0])), name="relu_grad")
 for fn in (sigmoid_grad, tanh_grad, relu_grad):
     out = np.asarray(fn(z.astype(np.float32)))
     assert out.dtype == np.float32, f"{fn.__name__}: float32 input must give float32 output"
-print("Part 1b visible checks passed.")
+passed("sigmoid_grad, tanh_grad, relu_grad")
 ### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(302)
-blocked = (ref.sigmoid, ref.tanh, ref.relu, ref.sigmoid_grad, ref.tanh_grad, ref.relu_grad)
-refs = {"sigmoid_grad": ref.sigmoid_grad, "tanh_grad": ref.tanh_grad, "relu_grad": ref.relu_grad}
-for dtype in (np.float32, np.float64):
-    for shape in [(9,), (3, 6), (2, 2, 5)]:
-        zz = (3 * rng.standard_normal(shape)).astype(dtype)
-        for name, student in (
-            ("sigmoid_grad", sigmoid_grad),
-            ("tanh_grad", tanh_grad),
-            ("relu_grad", relu_grad),
-        ):
-            got = call_blocked(student, zz, block=blocked)
-            check_close(
-                got, refs[name](zz), name=f"{name} (hidden, random {shape} {dtype.__name__})"
-            )
-            assert np.asarray(got).dtype == dtype, f"{name}: dtype not kept (hidden)"
+for student, reference in (
+    (sigmoid_grad, ref.sigmoid_grad),
+    (tanh_grad, ref.tanh_grad),
+    (relu_grad, ref.relu_grad),
+):
+    check_against_reference(
+        student,
+        reference,
+        normal_inputs(scale=3.0),
+        name=f"{reference.__name__} (hidden)",
+        cases=[(9,), (3, 6), (2, 2, 5)],
+        block=(ref.sigmoid_grad, ref.tanh_grad, ref.relu_grad, "lapenna_labs", *OTHER_LIBRARIES),
+        graded_elsewhere=(sigmoid, tanh, relu),
+        seed=302,
+    )
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part2_intro", "locked": true, "schema_version": 3, "solution": false}
@@ -240,6 +259,9 @@ for dtype in (np.float32, np.float64):
 #
 # Write `softmax(z, axis=-1)`: it normalises along `axis` (for a batch `z` of shape `(N, K)`,
 # each row becomes a probability vector), works for any number of dimensions and keeps the dtype.
+#
+# **Library calls.** Allowed: NumPy. Blocked while graded: `lapenna_labs` (it has
+# a softmax) and the other libraries (SciPy, PyTorch, TensorFlow, Keras, JAX).
 
 
 # %% nbgrader={"grade": false, "grade_id": "softmax", "locked": false, "schema_version": 3, "solution": true}
@@ -261,7 +283,12 @@ print(softmax(np.array([[1000.0, 1001.0], [-5.0, -5.0]])))
 import numpy as np  # noqa: E402
 
 from lapenna_labs import activations as ref  # noqa: E402
-from lapenna_labs.grading import call_blocked, check_close  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+)
 
 z = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])
 p = np.asarray(softmax(z))
@@ -274,20 +301,28 @@ assert np.all(np.isfinite(big)), "softmax([1000, 1001, 1002]) overflows: subtrac
 check_close(big, ref.softmax(np.array([1000.0, 1001.0, 1002.0])), name="softmax (large scores)")
 check_close(softmax(z, axis=0), ref.softmax(z, axis=0), name="softmax(z, axis=0)")
 assert np.asarray(softmax(z.astype(np.float32))).dtype == np.float32, "softmax: keep float32"
-print("Part 2 visible checks passed.")
+passed("softmax")
 ### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(303)
-blocked = (ref.softmax, ref.softmax_grad)
-for dtype in (np.float32, np.float64):
-    for shape, axis in [((5,), -1), ((8, 10), -1), ((8, 10), 0), ((2, 3, 4), 1)]:
-        zz = (5 * rng.standard_normal(shape)).astype(dtype)
-        got = call_blocked(softmax, zz, axis, block=blocked)
-        check_close(got, ref.softmax(zz, axis=axis), name=f"softmax (hidden, {shape}, axis={axis})")
-        assert np.asarray(got).dtype == dtype, "softmax: dtype not kept (hidden)"
-    zz = (rng.standard_normal((4, 6)) * 300 + 800).astype(dtype)
-    with np.errstate(all="ignore"):
-        got = call_blocked(softmax, zz, block=blocked)
-    check_close(got, ref.softmax(zz), name="softmax (hidden, huge scores)")
+blocked = (ref.softmax, ref.softmax_grad, "lapenna_labs", *OTHER_LIBRARIES)
+check_against_reference(
+    softmax,
+    ref.softmax,
+    lambda rng, case, dtype: ((5 * rng.standard_normal(case[0])).astype(dtype), case[1]),
+    name="softmax (hidden; shape, axis)",
+    cases=[((5,), -1), ((8, 10), -1), ((8, 10), 0), ((2, 3, 4), 1)],
+    block=blocked,
+    seed=303,
+)
+with np.errstate(all="ignore"):
+    check_against_reference(
+        softmax,
+        ref.softmax,
+        lambda rng, shape, dtype: ((rng.standard_normal(shape) * 300 + 800).astype(dtype),),
+        name="softmax (hidden, huge scores)",
+        cases=[(4, 6)],
+        block=blocked,
+        seed=313,
+    )
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part3_intro", "locked": true, "schema_version": 3, "solution": false}
@@ -302,6 +337,9 @@ for dtype in (np.float32, np.float64):
 # the backward pass next week. If `x`'s number of features differs from `W`'s number of rows,
 # or `b` does not have one entry per output, raise a `ValueError` whose message says so
 # (do not let NumPy broadcast silently).
+#
+# **Library calls.** Allowed: NumPy. Blocked while graded: `lapenna_labs` (it has
+# `layers.dense_forward`) and the other libraries (SciPy, PyTorch, TensorFlow, Keras, JAX).
 
 
 # %% nbgrader={"grade": false, "grade_id": "dense_forward", "locked": false, "schema_version": 3, "solution": true}
@@ -334,7 +372,12 @@ print(out_demo)
 import numpy as np  # noqa: E402
 
 from lapenna_labs import layers as ref  # noqa: E402
-from lapenna_labs.grading import call_blocked, check_close  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+)
 
 rng = np.random.default_rng(0)
 x, W, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), rng.standard_normal(5)
@@ -361,23 +404,24 @@ for problem, bad in bad_inputs.items():
         raise AssertionError(f"dense_forward must raise ValueError when {problem}")
 out32, _ = dense_forward(x.astype(np.float32), W.astype(np.float32), b.astype(np.float32))
 assert np.asarray(out32).dtype == np.float32, "dense_forward: float32 inputs must give float32"
-print("Part 3 visible checks passed.")
+passed("dense_forward")
+
+
 ### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(304)
-blocked = (ref.dense_forward,)
-for dtype in (np.float32, np.float64):
-    for n, d, m in [(1, 1, 1), (10, 784, 16), (7, 3, 9)]:
-        xx = rng.standard_normal((n, d)).astype(dtype)
-        WW = rng.standard_normal((d, m)).astype(dtype)
-        bb = rng.standard_normal(m).astype(dtype)
-        got, got_cache = call_blocked(dense_forward, xx, WW, bb, block=blocked)
-        check_close(
-            got, ref.dense_forward(xx, WW, bb)[0], name=f"dense_forward (hidden, {n}x{d}x{m})"
-        )
-        assert np.asarray(got).dtype == dtype, "dense_forward: dtype not kept (hidden)"
-        assert np.array_equal(got_cache[0], xx) and np.array_equal(got_cache[1], WW), (
-            "dense_forward: cache must be (x, W, b) (hidden)"
-        )
+def dense_inputs(rng, case, dtype):
+    n, d, m = case
+    return tuple(rng.standard_normal(shape).astype(dtype) for shape in ((n, d), (d, m), (m,)))
+
+
+check_against_reference(
+    dense_forward,
+    ref.dense_forward,  # compared as (out, cache): the cache must hold (x, W, b)
+    dense_inputs,
+    name="dense_forward (hidden; N, D, M)",
+    cases=[(1, 1, 1), (10, 784, 16), (7, 3, 9)],
+    block=(ref.dense_forward, "lapenna_labs", *OTHER_LIBRARIES),
+    seed=304,
+)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part4_intro", "locked": true, "schema_version": 3, "solution": false}
@@ -404,6 +448,10 @@ for dtype in (np.float32, np.float64):
 # of shape `(2,)`, laid out so that `sigmoid(dense_forward(x, W1, b1)[0])` is `[[h1, h2]]` and
 # the next layer gives `[[o1, o2]]`. (Which index of `W1` belongs to which input, and which to
 # which neuron? With `x @ W`, column $j$ of `W` holds the weights *into* neuron $j$.)
+#
+# **Library calls.** Allowed: NumPy and your `sigmoid` (Part 1). Blocked while graded:
+# `lapenna_labs` (it has this network in `examples`) and the other libraries (SciPy, PyTorch,
+# TensorFlow, Keras, JAX).
 
 # %% nbgrader={"grade": false, "grade_id": "net_222_setup", "locked": true, "schema_version": 3, "solution": false}
 from lapenna_labs.examples import TWO_TWO_TWO  # noqa: E402
@@ -455,7 +503,14 @@ print(
 import numpy as np  # noqa: E402
 
 from lapenna_labs import examples as ref_examples  # noqa: E402
-from lapenna_labs.grading import call_blocked, check_close  # noqa: E402
+from lapenna_labs.examples import TWO_TWO_TWO  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+    random_examples,
+)
 
 got = forward_222(net)
 assert isinstance(got, dict), "forward_222 must return a dict"
@@ -473,18 +528,28 @@ slides = np.array(
 )
 got_values = np.array([got[k] for k in ("h1", "h2", "o1", "o2", "E")], dtype=np.float64)
 check_close(got_values, slides, name="forward_222 values [h1, h2, o1, o2, E]")
-print("Part 4a visible checks passed.")
+passed("forward_222")
+
+
 ### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(305)
-REF_KEYS = {"h1": "out_h1", "h2": "out_h2", "o1": "out_o1", "o2": "out_o2", "E": "E_total"}
-ref_forward = ref_examples.two_two_two_forward
-for _trial in range(5):
-    rnet = {key: float(rng.uniform(-1, 1)) for key in TWO_TWO_TWO}
-    got = call_blocked(forward_222, rnet, block=(ref_forward,))
-    want = ref_forward(rnet)
-    want_values = np.array([want[k] for k in REF_KEYS.values()])
-    got_values = np.array([got[k] for k in REF_KEYS], dtype=np.float64)
-    check_close(got_values, want_values, name="forward_222 [h1, h2, o1, o2, E] (hidden)")
+def forward_values(net):
+    """The reference's forward values under the answer's keys."""
+    want = ref_examples.two_two_two_forward(net)
+    keys = {"h1": "out_h1", "h2": "out_h2", "o1": "out_o1", "o2": "out_o2", "E": "E_total"}
+    return {mine: want[theirs] for mine, theirs in keys.items()}
+
+
+check_against_reference(
+    forward_222,
+    forward_values,
+    random_examples(TWO_TWO_TWO),
+    name="forward_222 (hidden, a random network)",
+    cases=range(5),
+    dtypes=(None,),
+    block=(ref_examples.two_two_two_forward, "lapenna_labs", *OTHER_LIBRARIES),
+    graded_elsewhere=(sigmoid,),
+    seed=305,
+)
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_matrices_222", "locked": true, "points": 1, "schema_version": 3, "solution": false}
@@ -493,7 +558,14 @@ import numpy as np  # noqa: E402
 
 from lapenna_labs import activations as ref_act  # noqa: E402
 from lapenna_labs import examples as ref_examples  # noqa: E402
-from lapenna_labs.grading import call_blocked, check_close  # noqa: E402
+from lapenna_labs.examples import TWO_TWO_TWO  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+    random_examples,
+)
 from lapenna_labs.layers import dense_forward as ref_dense  # noqa: E402
 
 x, W1, b1, W2, b2 = (np.asarray(a, dtype=float) for a in matrices_222(net))
@@ -515,24 +587,41 @@ if np.allclose(ref_act.sigmoid(ref_dense(h, W2.T, b2)[0]), want_o):
         "matrices_222: W2 is transposed: with h @ W2, column j must hold the weights into o_j"
     )
 check_close(o, want_o, name="sigmoid(h @ W2 + b2) = [[o1, o2]]")
-print("Part 4b visible checks passed.")
+passed("matrices_222")
+
+
 ### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(306)
-for _trial in range(5):
-    rnet = {key: float(rng.uniform(-1, 1)) for key in TWO_TWO_TWO}
-    answer = call_blocked(
-        matrices_222,
-        rnet,
-        block=(ref_examples.two_two_two_matrices, ref_examples.two_two_two_forward),
-    )
-    xx, WW1, bb1, WW2, bb2 = (np.asarray(a, dtype=float) for a in answer)
-    want = ref_examples.two_two_two_forward(rnet)
+def layer_outputs(matrices):
+    """[[h1, h2]] and [[o1, o2]] from the answer's matrices, with the reference layers."""
+    xx, WW1, bb1, WW2, bb2 = (np.asarray(a, dtype=float) for a in matrices)
     hh = ref_act.sigmoid(ref_dense(xx, WW1, bb1)[0])
-    oo = ref_act.sigmoid(ref_dense(hh, WW2, bb2)[0])
-    want_h = np.array([[want["out_h1"], want["out_h2"]]])
-    want_o = np.array([[want["out_o1"], want["out_o2"]]])
-    check_close(hh, want_h, name="matrices_222 hidden layer (hidden)")
-    check_close(oo, want_o, name="matrices_222 outputs (hidden)")
+    return hh, ref_act.sigmoid(ref_dense(hh, WW2, bb2)[0])
+
+
+def forward_layers(net):
+    want = ref_examples.two_two_two_forward(net)
+    return (
+        np.array([[want["out_h1"], want["out_h2"]]]),
+        np.array([[want["out_o1"], want["out_o2"]]]),
+    )
+
+
+check_against_reference(
+    matrices_222,
+    forward_layers,
+    random_examples(TWO_TWO_TWO),
+    name="matrices_222 (hidden, a random network; [[h1, h2]], [[o1, o2]])",
+    cases=range(5),
+    dtypes=(None,),
+    view=layer_outputs,
+    block=(
+        ref_examples.two_two_two_matrices,
+        ref_examples.two_two_two_forward,
+        "lapenna_labs",
+        *OTHER_LIBRARIES,
+    ),
+    seed=306,
+)
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part5_intro", "locked": true, "schema_version": 3, "solution": false}
@@ -555,6 +644,9 @@ for _trial in range(5):
 #
 # The slides' table of a batch of 10: an image whose true class gets probability 0.2 has the
 # loss $-\log 0.2 \approx 1.61$ (natural log), one that gets 1.0 has loss 0.
+#
+# **Library calls.** Allowed: NumPy. Blocked while graded: `lapenna_labs` (it has
+# these losses) and the other libraries (SciPy, PyTorch, TensorFlow, Keras, JAX).
 
 
 # %% nbgrader={"grade": false, "grade_id": "losses", "locked": false, "schema_version": 3, "solution": true}
@@ -602,7 +694,13 @@ print("-log 0.2 =", categorical_cross_entropy(np.array([[0.2, 0.8]]), np.array([
 import numpy as np  # noqa: E402
 
 from lapenna_labs import losses as ref  # noqa: E402
-from lapenna_labs.grading import call_blocked, check_close  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    normal_inputs,
+    passed,
+)
 
 y_pred, y_true = np.array([30.0, 80.0, 85.0]), np.array([90.0, 20.0, 95.0])
 got = mse(y_pred, y_true)
@@ -625,23 +723,39 @@ check_close(
 with np.errstate(all="ignore"):
     edge = binary_cross_entropy(np.array([0.0, 1.0]), np.array([1.0, 0.0]))
 assert np.isfinite(edge), "binary_cross_entropy(p=0, t=1) must be finite: clip p to [eps, 1-eps]"
-print("Part 5a visible checks passed.")
+passed("mse, binary_cross_entropy")
+
+
 ### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(307)
-blocked = (ref.mse, ref.binary_cross_entropy, ref.half_sum_squared_error)
-for dtype in (np.float32, np.float64):
-    for shape in [(5,), (8, 3), (2, 3, 4)]:
-        a = rng.standard_normal(shape).astype(dtype)
-        bb = rng.standard_normal(shape).astype(dtype)
-        got = call_blocked(mse, a, bb, block=blocked)
-        check_close(np.float64(got), np.float64(ref.mse(a, bb)), name="mse (hidden)", rtol=1e-5)
-        pp = rng.uniform(0.01, 0.99, size=shape).astype(dtype)
-        tt = (rng.random(shape) < 0.5).astype(dtype)
-        got = call_blocked(binary_cross_entropy, pp, tt, block=blocked)
-        want = ref.binary_cross_entropy(pp, tt)
-        check_close(
-            np.float64(got), np.float64(want), name="binary_cross_entropy (hidden)", rtol=1e-5
-        )
+def probabilities_and_targets(rng, shape, dtype):
+    return (
+        rng.uniform(0.01, 0.99, size=shape).astype(dtype),
+        (rng.random(shape) < 0.5).astype(dtype),
+    )
+
+
+blocked = (
+    ref.mse,
+    ref.binary_cross_entropy,
+    ref.half_sum_squared_error,
+    "lapenna_labs",
+    *OTHER_LIBRARIES,
+)
+for student, reference, make_inputs in (
+    (mse, ref.mse, normal_inputs(2)),
+    (binary_cross_entropy, ref.binary_cross_entropy, probabilities_and_targets),
+):
+    check_against_reference(
+        student,
+        lambda *args, reference=reference: np.float64(reference(*args)),
+        make_inputs,
+        name=f"{reference.__name__} (hidden)",
+        cases=[(5,), (8, 3), (2, 3, 4)],
+        view=np.float64,
+        block=blocked,
+        seed=307,
+        rtol=1e-5,
+    )
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_cce", "locked": true, "points": 1, "schema_version": 3, "solution": false}
@@ -649,7 +763,12 @@ for dtype in (np.float32, np.float64):
 import numpy as np  # noqa: E402
 
 from lapenna_labs import losses as ref  # noqa: E402
-from lapenna_labs.grading import call_blocked, check_close  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+)
 
 probs = np.array([[0.1, 0.7, 0.2], [0.05, 0.05, 0.9], [1.0, 0.0, 0.0]])
 labels = np.array([2, 2, 0])
@@ -667,26 +786,37 @@ check_close(np.float64(got), np.float64(want), name="categorical_cross_entropy, 
 with np.errstate(all="ignore"):
     edge = categorical_cross_entropy(np.array([[0.0, 1.0]]), np.array([0]))
 assert np.isfinite(edge), "categorical_cross_entropy with p = 0 for the true class must be finite"
-print("Part 5b visible checks passed.")
+passed("categorical_cross_entropy")
+
+
 ### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(308)
-blocked = (ref.categorical_cross_entropy, ref.softmax_cross_entropy)
-for dtype in (np.float32, np.float64):
-    for n, k in [(1, 2), (10, 10), (32, 5)]:
-        pp = rng.dirichlet(np.ones(k), size=n).astype(dtype)
-        yy = rng.integers(0, k, size=n)
-        want = ref.categorical_cross_entropy(pp, yy)
-        got = call_blocked(categorical_cross_entropy, pp, yy, block=blocked)
-        check_close(
-            np.float64(got), np.float64(want), name="categorical_cross_entropy (hidden)", rtol=1e-5
-        )
-        got = call_blocked(categorical_cross_entropy, pp, np.eye(k, dtype=dtype)[yy], block=blocked)
-        check_close(
-            np.float64(got),
-            np.float64(want),
-            name="categorical_cross_entropy one-hot (hidden)",
-            rtol=1e-5,
-        )
+def probabilities_and_labels(one_hot):
+    def make_inputs(rng, case, dtype):
+        n, k = case
+        labels = rng.integers(0, k, size=n)
+        probs = rng.dirichlet(np.ones(k), size=n).astype(dtype)
+        return probs, np.eye(k, dtype=dtype)[labels] if one_hot else labels
+
+    return make_inputs
+
+
+for one_hot in (False, True):
+    check_against_reference(
+        categorical_cross_entropy,
+        lambda probs, y: np.float64(ref.categorical_cross_entropy(probs, y)),
+        probabilities_and_labels(one_hot),
+        name=f"categorical_cross_entropy (hidden, {'one-hot' if one_hot else 'labels'}; N, K)",
+        cases=[(1, 2), (10, 10), (32, 5)],
+        view=np.float64,
+        block=(
+            ref.categorical_cross_entropy,
+            ref.softmax_cross_entropy,
+            "lapenna_labs",
+            *OTHER_LIBRARIES,
+        ),
+        seed=308,
+        rtol=1e-5,
+    )
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part6_intro", "locked": true, "schema_version": 3, "solution": false}
@@ -717,6 +847,10 @@ for dtype in (np.float32, np.float64):
 # of floating-point operations of the three matrix products for this batch (a product of an
 # $(N \times D)$ and a $(D \times M)$ matrix costs $2NDM$ flops; ignore the bias additions and
 # the activations).
+#
+# **Library calls.** Allowed: NumPy and your `dense_forward`, `relu`, `softmax` and
+# `categorical_cross_entropy`. Blocked while graded: `lapenna_labs` (its `MLP` is this
+# network) and the other libraries (SciPy, PyTorch, TensorFlow, Keras, JAX).
 
 # %% nbgrader={"grade": false, "grade_id": "mnist_setup", "locked": true, "schema_version": 3, "solution": false}
 from lapenna_labs.data import load_mnist  # noqa: E402
@@ -764,42 +898,57 @@ import numpy as np  # noqa: E402
 
 from lapenna_labs import activations as ref_act  # noqa: E402
 from lapenna_labs import layers as ref_layers  # noqa: E402
-from lapenna_labs.grading import call_blocked, check_close  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+)
 from lapenna_labs.mlp import MLP  # noqa: E402
 
 got = np.asarray(mlp_forward(x10, params))
 assert got.shape == (10, 10), "mlp_forward(x10, params) must have shape (10, 10)"
 assert np.allclose(got.sum(axis=1), 1.0, atol=1e-5), "each row of mlp_forward must sum to 1"
 check_close(got, trained.forward(x10), name="mlp_forward on the 10 test images")
-print("Part 6a visible checks passed.")
+passed("mlp_forward")
+
+
 ### BEGIN HIDDEN TESTS
-rng = np.random.default_rng(309)
-blocked = (
-    ref_act.relu,
-    ref_act.softmax,
-    ref_layers.dense_forward,
-    ref_layers.activation_forward,
-    MLP.forward,
+def random_network(rng, batch, dtype):
+    net = MLP([784, 16, 16, 10], seed=int(rng.integers(1000)), dtype=dtype)
+    return rng.random((batch, 784)).astype(dtype), {k: v.copy() for k, v in net.params.items()}
+
+
+def reference_forward(x, network_params):
+    net = MLP([784, 16, 16, 10], dtype=x.dtype)
+    net.params.update(network_params)
+    return net.forward(x)
+
+
+check_against_reference(
+    mlp_forward,
+    reference_forward,
+    random_network,
+    name="mlp_forward (hidden, random weights; batch)",
+    cases=[13],
+    block=(
+        MLP,
+        ref_layers.dense_forward,
+        ref_layers.activation_forward,
+        "lapenna_labs",
+        *OTHER_LIBRARIES,
+    ),
+    graded_elsewhere=(dense_forward, relu, softmax),
+    seed=309,
 )
-for dtype in (np.float32, np.float64):
-    net_ref = MLP([784, 16, 16, 10], seed=int(rng.integers(1000)), dtype=dtype)
-    rparams = {key: value.copy() for key, value in net_ref.params.items()}
-    xx = rng.random((13, 784)).astype(dtype)
-    got = call_blocked(mlp_forward, xx, rparams, block=blocked)
-    check_close(
-        got, net_ref.forward(xx), name=f"mlp_forward (hidden, random weights, {dtype.__name__})"
-    )
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_batch10", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 # Part 6b: the batch of 10
 import numpy as np  # noqa: E402
 
-from lapenna_labs import activations as ref_act  # noqa: E402
-from lapenna_labs import layers as ref_layers  # noqa: E402
 from lapenna_labs import losses as ref_losses  # noqa: E402
-from lapenna_labs.grading import call_blocked, check_close  # noqa: E402
-from lapenna_labs.mlp import MLP  # noqa: E402
+from lapenna_labs.grading import check_close, passed  # noqa: E402
 
 ref_probs10 = trained.forward(x10)
 check_close(np.asarray(probs10), ref_probs10, name="probs10")
@@ -817,30 +966,22 @@ check_close(
 assert isinstance(flops10, (int, np.integer)), "flops10 must be an integer"
 if flops10 == 10 * (784 * 16 + 16 * 16 + 16 * 10):
     raise AssertionError("flops10: a multiply-add is 2 flops, so a product costs 2*N*D*M")
+passed("probs10, pred10, loss10, flops10")
 ### BEGIN HIDDEN TESTS
 assert flops10 == 2 * 10 * (784 * 16 + 16 * 16 + 16 * 10), "flops10 is wrong (hidden)"
-# the batch results must come from your own functions, not from lapenna_labs
-own_blocked = (
-    ref_act.relu,
-    ref_act.softmax,
-    ref_layers.dense_forward,
-    ref_layers.activation_forward,
-    ref_losses.categorical_cross_entropy,
-    ref_losses.softmax_cross_entropy,
-    MLP,
-)
-own_probs = call_blocked(mlp_forward, x10, params, block=own_blocked)
+# The batch results must come from your own functions. A blocked call inside them costs their
+# parts (6a, 5b), not this one, so they run unblocked here.
+own_probs = mlp_forward(x10, params)
 check_close(
     np.asarray(probs10), np.asarray(own_probs), name="probs10 from your mlp_forward (hidden)"
 )
-own_loss = call_blocked(categorical_cross_entropy, own_probs, y10, block=own_blocked)
+own_loss = categorical_cross_entropy(own_probs, y10)
 check_close(
     np.array([loss10], dtype=np.float64),
     np.array([own_loss], dtype=np.float64),
     name="loss10 from your categorical_cross_entropy (hidden)",
 )
 ### END HIDDEN TESTS
-print("Part 6b visible checks passed.")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "wrapup", "locked": true, "schema_version": 3, "solution": false}
 # ## What you built

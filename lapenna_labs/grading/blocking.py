@@ -775,13 +775,14 @@ def _remove_hook() -> None:
 
 # -- 4. torch's function mode --------------------------------------------------------------------
 
-_TORCH_GUARD: type | None = None
+# The TorchFunctionMode subclass, made on first use (torch may not be installed). It is kept in a
+# dict: the grader's tamper fingerprint watches this module's classes, so none may appear later.
+_TORCH_GUARD: dict[str, type] = {}
 
 
 def _torch_guard() -> Any:
     """A ``TorchFunctionMode`` that refuses blocked torch functions (torch is imported)."""
-    global _TORCH_GUARD
-    if _TORCH_GUARD is None:
+    if "class" not in _TORCH_GUARD:
         from torch.overrides import TorchFunctionMode
 
         class TorchGuard(TorchFunctionMode):
@@ -793,8 +794,8 @@ def _torch_guard() -> Any:
                     _refuse(sys._getframe(1), lambda rules: rules.torch_label(func))
                 return func(*args, **(kwargs or {}))
 
-        _TORCH_GUARD = TorchGuard
-    return _TORCH_GUARD()
+        _TORCH_GUARD["class"] = TorchGuard
+    return _TORCH_GUARD["class"]()
 
 
 def _push_torch_guard(block: _Block) -> None:
