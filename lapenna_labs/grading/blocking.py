@@ -395,7 +395,8 @@ class _Rules:
             return None  # the toolkit's stand-ins and torch mode, blocking "lapenna_labs"
         for name, places in self.modules:
             if code.co_filename.startswith(places):
-                return f"{name} ({code.co_qualname} in {os.path.basename(code.co_filename)})"
+                where = getattr(code, "co_qualname", code.co_name)  # co_qualname: Python 3.11+
+                return f"{name} ({where} in {os.path.basename(code.co_filename)})"
         return None
 
     def object_label(self, obj: Any) -> str | None:
