@@ -4,7 +4,9 @@ Four implementations train the same network on the same data with plain SGD (lea
 0.01), a ReLU hidden pair and a softmax cross-entropy loss, each reporting the epoch's loss
 and accuracy as it goes (as ``MLP.fit`` and Keras do):
 
-* ``lapenna``  -- :meth:`lapenna_labs.mlp.MLP.fit` (``progress=False``), one epoch per call;
+* ``lapenna``  -- :meth:`lapenna_labs.mlp.MLP.fit` (``progress=False``), one epoch per call:
+  the generic loop :func:`lapenna_labs.training.fit` over the network's checked-once batch
+  methods, which call the layers' private kernels;
 * ``flat``     -- a flat hand-written NumPy float32 loop (in this file): the floor that
   NumPy's per-call overhead allows, and the target (``lapenna`` within 1.25x of it);
 * ``torch``    -- PyTorch eager on the CPU (``nn.Sequential``, ``CrossEntropyLoss``,

@@ -289,7 +289,7 @@ def _clip_probabilities(p: np.ndarray, low: float, high: float) -> np.ndarray:
 
 def _binary_cross_entropy(p: np.ndarray, t: np.ndarray, eps: float = 1e-12) -> float:
     """The mean BCE of checked probabilities `p` and targets `t`, clipped to [eps, 1 - eps]."""
-    p = _clip_probabilities(p, eps, 1 - eps)
+    p, t = _clip_probabilities(p, eps, 1 - eps), t.astype(np.float64, copy=False)
     return float(np.mean(-(t * np.log(p) + (1 - t) * np.log1p(-p))))
 
 
