@@ -26,12 +26,13 @@ REPO = Path(__file__).resolve().parent.parent
 AUTOGRADER = REPO / "autograder"
 sys.path.insert(0, str(REPO))
 
-from autograder import build_labs, grade, make_demo  # noqa: E402
+from autograder import build_labs, grade, labs, make_demo  # noqa: E402
+from lapenna_labs import course as course_manifest  # noqa: E402
 
 pytestmark = [pytest.mark.grading, pytest.mark.slow]
 
-LABS = sorted(p.stem for p in (AUTOGRADER / "notebooks").glob("lab*.py"))
-TEMPLATE_LAB = "lab00"  # the course's template lab (course.yml: template_lab), not a week's
+LABS = labs.lab_ids()  # course.yml's labs: every written week's and the template
+TEMPLATE_LAB = course_manifest.load().template_lab  # not a week's lab
 CELL_TIMEOUT = 30  # seconds; the demo's endless loop costs this once
 # The time budget of a lab's master, graded on the 2-core CPU machine (see the authoring guide):
 # the grader stops a cell at 60 s and a notebook at 240 s; a master stays well inside both.
