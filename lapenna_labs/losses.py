@@ -475,13 +475,15 @@ def _softmax_cross_entropy_with_grad(
     With ``s = z - max_k z_k``, each sample's loss is ``log sum_k exp(s_k) - <t, s>``; the
     sum is >= 1 (its largest term is exp(0)), so its log is finite for logits of any size.
     """
+    # np.maximum.reduce and np.add.reduce are max and sum without their Python-level
+    # wrappers, which on a small batch cost as much as the reductions themselves.
     n = z.shape[0]
     labels = y.ndim == 1
     rows = np.arange(n) if labels else None
-    grad = np.subtract(z, z.max(axis=1, keepdims=True), out=out)  # the shifted logits s
+    grad = np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True), out=out)  # shifted s
     true_class = grad[rows, y] if labels else np.einsum("nk,nk->n", y, grad)  # <t, s>
     np.exp(grad, out=grad)
-    row_sums = grad.sum(axis=1, keepdims=True)
+    row_sums = np.add.reduce(grad, axis=1, keepdims=True)
     grad /= row_sums  # softmax(z)
     sample_losses = np.log(row_sums[:, 0])
     sample_losses -= true_class
@@ -490,7 +492,7 @@ def _softmax_cross_entropy_with_grad(
     else:
         grad -= y
     grad /= n
-    return float(sample_losses.sum(dtype=np.float64)) / n, grad
+    return float(np.add.reduce(sample_losses, dtype=np.float64)) / n, grad
 
 
 def _softmax_ce(logits: Any, y: Any, func: str) -> tuple[float, np.ndarray, tuple[int, ...]]:

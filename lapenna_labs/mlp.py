@@ -356,7 +356,7 @@ class MLP:
 
     def _forward(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Each layer's pre-activation ``z`` and input ``a`` (``X`` first), for checked `X`."""
-        params, hidden, last = self.params, self.hidden_activation, self.n_layers - 1
+        params, hidden, last = self.params, self.hidden_activation, len(self._layer_keys) - 1
         zs: list[np.ndarray] = []
         inputs = [X]
         for i, (w_key, b_key) in enumerate(self._layer_keys):
@@ -385,7 +385,7 @@ class MLP:
         params, hidden = self.params, self.hidden_activation
         grads = dict.fromkeys(params)  # layer order W1, b1, W2, ...
         dz = dlogits
-        for i in range(self.n_layers - 1, -1, -1):
+        for i in range(len(self._layer_keys) - 1, -1, -1):
             w_key, b_key = self._layer_keys[i]
             da, grads[w_key], grads[b_key] = _dense_backward(dz, inputs[i], params[w_key], i > 0)
             if i > 0:
