@@ -61,16 +61,22 @@ def _dense_forward(
 
 
 def _dense_backward(
-    dout: np.ndarray, x: np.ndarray, W: np.ndarray, need_dx: bool = True
+    dout: np.ndarray,
+    x: np.ndarray,
+    W: np.ndarray,
+    need_dx: bool = True,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """``(dx, dW, db)`` for checked arrays; ``dx`` is None unless `need_dx`.
 
-    The first layer of a network needs no `dx`: skipping it saves its largest product.
+    `out`, when given, is a pair of arrays ``(dW, db)`` to write the parameter gradients
+    into. The first layer of a network needs no `dx`: skipping it saves its largest product.
     (``np.add.reduce`` is ``sum`` without the Python-level wrapper, which on a small batch
     costs as much as the sum itself.)
     """
+    dW_out, db_out = (None, None) if out is None else out
     dx = dout @ W.T if need_dx else None
-    return dx, x.T @ dout, np.add.reduce(dout, axis=0)
+    return dx, np.matmul(x.T, dout, out=dW_out), np.add.reduce(dout, axis=0, out=db_out)
 
 
 def dense_forward(x: Any, W: Any, b: Any) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:

@@ -232,6 +232,9 @@ class MLP:
             self.params[f"W{layer}"] = W.astype(dt)
             self.params[f"b{layer}"] = np.zeros(fan_out, dtype=dt)
         self._layer_keys = tuple((f"W{layer}", f"b{layer}") for layer in range(1, n_layers + 1))
+        # The gradients of a training step are written here, every step into the same arrays
+        # (as an optimizer's scratch buffers): a new 784 x 16 array per small batch costs time.
+        self._grads = {key: np.empty_like(param) for key, param in self.params.items()}
 
     # ------------------------------------------------------------------ description
 
@@ -381,13 +384,16 @@ class MLP:
     def _backward(
         self, dlogits: np.ndarray, zs: list[np.ndarray], inputs: list[np.ndarray]
     ) -> dict[str, np.ndarray]:
-        """The gradient of every parameter, from the logits' gradient back to the first layer."""
-        params, hidden = self.params, self.hidden_activation
-        grads = dict.fromkeys(params)  # layer order W1, b1, W2, ...
+        """The gradient of every parameter, from the logits' gradient back to the first layer.
+
+        Written into the network's own gradient arrays, overwritten by the next call.
+        """
+        params, hidden, grads = self.params, self.hidden_activation, self._grads
         dz = dlogits
         for i in range(len(self._layer_keys) - 1, -1, -1):
             w_key, b_key = self._layer_keys[i]
-            da, grads[w_key], grads[b_key] = _dense_backward(dz, inputs[i], params[w_key], i > 0)
+            out = (grads[w_key], grads[b_key])
+            da, _, _ = _dense_backward(dz, inputs[i], params[w_key], i > 0, out)
             if i > 0:
                 dz = _activation_backward(da, zs[i - 1], inputs[i], hidden, out=da)
         return grads
@@ -422,7 +428,9 @@ class MLP:
         loss : float
             The mean loss over the batch.
         grads : dict of str to ndarray, or None
-            As in :meth:`loss_and_grads`; None when `need_grads` is False.
+            As in :meth:`loss_and_grads`, but the network's own arrays, overwritten by the
+            next call (fit uses them at once; copy them to keep them). None when
+            `need_grads` is False.
         logits : ndarray, shape (N, layer_sizes[-1])
             The output layer's pre-activations, for :meth:`batch_accuracy`.
         """
@@ -492,7 +500,7 @@ class MLP:
         falls below that function's clipping ``eps``.)
         """
         loss, grads, _ = self.batch_loss_and_grads(*self.check_data(X, y, "MLP.loss_and_grads"))
-        return loss, grads
+        return loss, {key: grad.copy() for key, grad in grads.items()}  # the caller's to keep
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted classes (or values, for a regression network).

@@ -25,7 +25,8 @@ A model is trainable (:class:`Trainable`) when it has
     For rows of checked data: the mean loss over the rows (a float), its gradient with
     respect to every parameter (a dict keyed like ``params``; it may be None when
     ``need_grads`` is False) and whatever ``batch_accuracy`` needs (e.g. the logits). It
-    may trust its input.
+    may trust its input, and it may return the same gradient arrays every call, since
+    :func:`fit` hands them to the optimizer before the next batch.
 ``batch_accuracy(outputs, y)`` -> float
     The fraction of correct predictions in those rows (classifiers only).
 

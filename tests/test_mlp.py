@@ -253,6 +253,21 @@ def test_summary_and_param_count():
     assert repr(net).startswith("MLP([784, 16, 16, 10]")
 
 
+def test_loss_and_grads_returns_arrays_the_caller_keeps(rng):
+    """Training steps reuse the network's gradient arrays; loss_and_grads hands out copies."""
+    net = MLP([4, 3, 2], seed=0, dtype=np.float64)
+    X, y = rng.standard_normal((6, 4)), rng.integers(0, 2, 6)
+    _, first = net.loss_and_grads(X, y)
+    kept = {k: g.copy() for k, g in first.items()}
+    net.loss_and_grads(-X, 1 - y)
+    net.fit(X, y, epochs=1, batch_size=2, progress=False)
+    for key in kept:
+        np.testing.assert_array_equal(first[key], kept[key], err_msg=key)
+    _, reused, _ = net.batch_loss_and_grads(*net.check_data(X, y))
+    _, again, _ = net.batch_loss_and_grads(*net.check_data(-X, 1 - y))
+    assert all(reused[k] is again[k] for k in reused)  # the documented reuse
+
+
 def test_optimizer_instance_keeps_state_across_fits(rng):
     X, y = rng.standard_normal((20, 4)), rng.integers(0, 2, 20)
     net, opt = MLP([4, 3, 2], seed=0), Adam(lr=0.01)
