@@ -26,9 +26,12 @@ A model is trainable (:class:`Trainable`) when it has
     respect to every parameter (a dict keyed like ``params``; it may be None when
     ``need_grads`` is False) and whatever ``batch_accuracy`` needs (e.g. the logits). It
     may trust its input, and it may return the same gradient arrays every call, since
-    :func:`fit` hands them to the optimizer before the next batch.
+    :func:`fit` hands them to the optimizer before the next batch. For a classifier,
+    ``outputs`` is an array with one row per sample that the next call does not overwrite.
 ``batch_accuracy(outputs, y)`` -> float
-    The fraction of correct predictions in those rows (classifiers only).
+    The fraction of correct predictions in those rows (classifiers only). :func:`fit`
+    calls it once per epoch, on the outputs of all the epoch's batches stacked, and once on
+    the validation set.
 
 So a model checks its input once at its boundary and then runs its arithmetic on trusted
 arrays: validating every array of every batch would cost more than the arithmetic of a small
@@ -241,20 +244,29 @@ def _train_epoch(
     classifier: bool,
     bar: tqdm,
 ) -> tuple[float, float]:
-    """One optimizer step per batch; the batch-size-weighted mean loss and accuracy."""
-    params, step = model.params, optimizer._update
-    batch_loss_and_grads, batch_accuracy = model.batch_loss_and_grads, model.batch_accuracy
-    loss_sum = hit_sum = 0.0
-    seen = 0
+    """One optimizer step per batch; the batch-size-weighted mean loss, and the accuracy.
+
+    The accuracy over all the epoch's samples is the batch-size-weighted mean of the batch
+    accuracies. It is computed once, from every batch's outputs kept during the epoch:
+    counting per batch would cost a few percent of a small network's epoch.
+    """
+    params, step, batch_loss_and_grads = model.params, optimizer._update, model.batch_loss_and_grads
+    loss_sum, seen = 0.0, 0
+    outputs_seen: list[Any] = []
+    targets_seen: list[np.ndarray] = []
     # A diverging run overflows; fit reports it once per epoch, not NumPy once per operation.
     with np.errstate(over="ignore", invalid="ignore"):
         for xb, yb in batches:
             loss, grads, outputs = batch_loss_and_grads(xb, yb)
             m = len(xb)
             loss_sum += loss * m
-            if classifier:
-                hit_sum += batch_accuracy(outputs, yb) * m
-            step(params, grads)
             seen += m
+            if classifier:
+                outputs_seen.append(outputs)
+                targets_seen.append(yb)
+            step(params, grads)
             bar.update()
-    return loss_sum / seen, hit_sum / seen
+        if not classifier:
+            return loss_sum / seen, math.nan
+        outputs, targets = np.concatenate(outputs_seen), np.concatenate(targets_seen)
+        return loss_sum / seen, float(model.batch_accuracy(outputs, targets))

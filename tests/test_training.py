@@ -89,7 +89,8 @@ class Recorder:
         self.is_classifier = model.is_classifier
         self.batches: list[np.ndarray] = []
         self.losses: list[float] = []
-        self.accuracies: list[float] = []
+        self.batch_accuracies: list[float] = []  # each training batch's, before its step
+        self.accuracy_calls = 0
 
     def check_data(self, X, y, func):
         return self.model.check_data(X, y, func)
@@ -99,12 +100,13 @@ class Recorder:
         if need_grads:  # a training step, not the validation pass
             self.batches.append(X[:, 0].astype(int))
             self.losses.append(loss)
+            if self.is_classifier:
+                self.batch_accuracies.append(self.model.batch_accuracy(outputs, y))
         return loss, grads, outputs
 
     def batch_accuracy(self, outputs, y):
-        accuracy = self.model.batch_accuracy(outputs, y)
-        self.accuracies.append(accuracy)
-        return accuracy
+        self.accuracy_calls += 1
+        return self.model.batch_accuracy(outputs, y)
 
 
 def indexed_data(n: int, rng: np.random.Generator):
@@ -184,9 +186,10 @@ def test_history_is_the_batch_size_weighted_mean(rng):
     sizes = np.array([10, 10, 3])
     for epoch in range(2):
         losses = np.array(model.losses[3 * epoch : 3 * epoch + 3])
-        accuracies = np.array(model.accuracies[3 * epoch : 3 * epoch + 3])
+        accuracies = np.array(model.batch_accuracies[3 * epoch : 3 * epoch + 3])
         assert history["loss"][epoch] == pytest.approx(np.sum(sizes * losses) / n, rel=1e-12)
         assert history["accuracy"][epoch] == pytest.approx(np.sum(sizes * accuracies) / n)
+    assert model.accuracy_calls == 2  # once per epoch, on all its batches' outputs
     # the unweighted mean differs: the last batch holds 3 samples, not 10
     assert history["loss"][0] != pytest.approx(np.mean(model.losses[:3]), rel=1e-9)
 
