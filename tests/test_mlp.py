@@ -3,10 +3,10 @@
 ``MLP.loss_and_grads`` is compared with the same network built in PyTorch (weights copied,
 autograd for the gradients) for several architectures, activations, outputs and losses in
 float32 and float64. The network runs the layers' private kernels; chaining the public, checked
-layer functions must give the same loss, gradients and accuracy. ``MLP.fit`` (which is
-``lapenna_labs.training.fit``, tested in ``test_training.py``) is compared with a hand-written
-loop of ``loss_and_grads`` + ``SGD.step``. The slides' Keras model (784-16-16-10, ReLU,
-softmax, SGD) is trained on the offline MNIST subset.
+layer functions must give the same loss, gradients and accuracy. ``MLP.fit`` is
+``lapenna_labs.training.fit``, whose test (``test_training.py``) compares it with a
+hand-written loop of ``loss_and_grads`` + ``step``. The slides' Keras model (784-16-16-10,
+ReLU, softmax, SGD) is trained on the offline MNIST subset.
 """
 
 from __future__ import annotations
@@ -169,29 +169,6 @@ def test_network_equals_the_public_layer_functions_chained(hidden, dtype, tol, r
         np.testing.assert_allclose(logits, z, **tol)
         probs = net.forward(X)
         assert net.batch_accuracy(logits, y) == np.mean(probs.argmax(axis=1) == y)
-
-
-def test_fit_equals_a_loop_of_loss_and_grads_and_sgd(rng):
-    """fit = one permutation per epoch (numpy Generator from `seed`), batches in order."""
-    X = rng.standard_normal((50, 6))
-    y = rng.integers(0, 3, 50)
-    net = MLP([6, 5, 3], seed=4, dtype=np.float64)
-    manual = MLP([6, 5, 3], seed=4, dtype=np.float64)
-    history = net.fit(X, y, epochs=2, batch_size=8, optimizer=SGD(lr=0.5), seed=7, progress=False)
-    order_rng, opt = np.random.default_rng(7), SGD(lr=0.5)
-    losses = []
-    for _ in range(2):
-        order, total = order_rng.permutation(50), 0.0
-        for start in range(0, 50, 8):
-            idx = order[start : start + 8]
-            loss, grads = manual.loss_and_grads(X[idx], y[idx])
-            opt.step(manual.params, grads)
-            total += loss * len(idx)
-        losses.append(total / 50)
-    for key in net.params:
-        np.testing.assert_allclose(net.params[key], manual.params[key], rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(history["loss"], losses, rtol=1e-12)
-    assert history["loss"][1] < history["loss"][0]
 
 
 def test_labels_and_one_hot_targets_train_identically(rng):

@@ -226,6 +226,20 @@ def test_a_regression_model_has_no_accuracy(rng):
     assert history["loss"][-1] < 0.1 * history["loss"][0]
 
 
+def hand_written_loop(loss_and_grads, params, opt, X, y, *, epochs, batch_size, seed):
+    """SGD written out: one numpy permutation per epoch, one step per batch; the epoch losses."""
+    generator, n, losses = np.random.default_rng(seed), len(X), []
+    for _ in range(epochs):
+        order, total = generator.permutation(n), 0.0
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            loss, grads = loss_and_grads(X[idx], y[idx])
+            opt.step(params, grads)
+            total += loss * len(idx)
+        losses.append(total / n)
+    return losses
+
+
 def test_a_generic_model_trains_like_a_hand_written_loop(rng):
     """The softmax regression under fit equals the loop written out, step for step."""
     X, y = indexed_data(50, rng)
@@ -234,44 +248,39 @@ def test_a_generic_model_trains_like_a_hand_written_loop(rng):
     history = fit(
         model, X, y, epochs=3, batch_size=8, optimizer=Momentum(lr=0.5), seed=4, progress=False
     )
-    generator, opt = np.random.default_rng(4), Momentum(lr=0.5)
-    losses = []
-    for _ in range(3):
-        order, total = generator.permutation(50), 0.0
-        for start in range(0, 50, 8):
-            idx = order[start : start + 8]
-            loss, grads, _ = manual.batch_loss_and_grads(X[idx], y[idx])
-            opt.step(manual.params, grads)
-            total += loss * len(idx)
-        losses.append(total / 50)
+    losses = hand_written_loop(
+        lambda xb, yb: manual.batch_loss_and_grads(xb, yb)[:2],
+        manual.params,
+        Momentum(lr=0.5),
+        X,
+        y,
+        epochs=3,
+        batch_size=8,
+        seed=4,
+    )
     for key in model.params:
         np.testing.assert_array_equal(model.params[key], manual.params[key])
     np.testing.assert_allclose(history["loss"], losses, rtol=1e-14)
     assert history["loss"][-1] < history["loss"][0] and history["accuracy"][-1] > 0.9
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_mlp_trains_like_a_loop_of_loss_and_grads_and_adam(dtype, rng):
+@pytest.mark.parametrize(("dtype", "optimizer"), [(np.float32, Adam), (np.float64, SGD)])
+def test_the_mlp_trains_like_a_loop_of_loss_and_grads_and_step(dtype, optimizer, rng):
+    """MLP.fit (which is fit) equals the public loss_and_grads + optimizer.step, written out."""
     X = rng.standard_normal((50, 6)).astype(dtype)
     y = rng.integers(0, 3, 50)
     net, manual = MLP([6, 5, 3], seed=4, dtype=dtype), MLP([6, 5, 3], seed=4, dtype=dtype)
-    history = fit(
-        net, X, y, epochs=2, batch_size=8, optimizer=Adam(lr=0.01), seed=7, progress=False
+    history = net.fit(
+        X, y, epochs=2, batch_size=8, optimizer=optimizer(lr=0.05), seed=7, progress=False
     )
-    generator, opt = np.random.default_rng(7), Adam(lr=0.01)
-    losses = []
-    for _ in range(2):
-        order, total = generator.permutation(50), 0.0
-        for start in range(0, 50, 8):
-            idx = order[start : start + 8]
-            loss, grads = manual.loss_and_grads(X[idx], y[idx])
-            opt.step(manual.params, grads)
-            total += loss * len(idx)
-        losses.append(total / 50)
+    opt = optimizer(lr=0.05)
+    losses = hand_written_loop(
+        manual.loss_and_grads, manual.params, opt, X, y, epochs=2, batch_size=8, seed=7
+    )
     for key in net.params:
         np.testing.assert_array_equal(net.params[key], manual.params[key], err_msg=key)
     np.testing.assert_allclose(history["loss"], losses, rtol=1e-12)
-    assert opt.t == 14
+    assert opt.t == 14 and history["loss"][1] < history["loss"][0]
 
 
 def test_a_diverging_loss_names_the_epoch(rng):
