@@ -45,11 +45,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python autograder/grade.py`: import the package instead
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from autograder import course, labs, report  # noqa: E402
-from autograder.course import COURSE_FILES, run_nbgrader  # noqa: E402
-from autograder.gradebook import Grade, collect_grades  # noqa: E402
-from autograder.sandbox.settings import GiB, SandboxSettings  # noqa: E402
-from autograder.scheduling import Options, grade_all  # noqa: E402
+from autograder import course, labs, report
+from autograder.course import COURSE_FILES, run_nbgrader
+from autograder.gradebook import Grade, collect_grades
+from autograder.sandbox.settings import GiB, SandboxSettings
+from autograder.scheduling import Options, grade_all
 
 HERE = Path(__file__).resolve().parent  # the course root
 # The workflow's names, including what it uses from the course (the pipeline tests reach

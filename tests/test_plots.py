@@ -10,15 +10,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import FancyBboxPatch, Polygon, Rectangle  # noqa: E402
-from matplotlib.text import Annotation  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch, Polygon, Rectangle
+from matplotlib.text import Annotation
 
-from lapenna_labs.graph import gate_patterns_example, nodes, sigmoid_neuron_example  # noqa: E402
-from lapenna_labs.plots import (  # noqa: E402
+from lapenna_labs.graph import gate_patterns_example, nodes, sigmoid_neuron_example
+from lapenna_labs.plots import (
     draw_graph,
     graph_layout,
     plot_gflops,

@@ -204,7 +204,7 @@ class GradingGuardMixin:
     def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> Any:
         self._guard_reset()
         try:
-            return super().preprocess(nb, resources, km)  # type: ignore[misc]
+            return super().preprocess(nb, resources, km)
         finally:
             self._write_events()
 
@@ -302,7 +302,7 @@ class GradingGuardMixin:
             else:
                 return None
         self._out_bytes[cell_index] = used + size
-        return super().output(outs, msg, display_id, cell_index)  # type: ignore[misc]
+        return super().output(outs, msg, display_id, cell_index)
 
     def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
         cell["_lapenna_index"] = index
@@ -333,7 +333,7 @@ class GradingGuardMixin:
                     self._event("tampering", cell, f"replaced: {shown}")
                     return cell, resources
             try:
-                cell, resources = super().preprocess_cell(cell, resources, index)  # type: ignore[misc]
+                cell, resources = super().preprocess_cell(cell, resources, index)
             except DeadKernelError:
                 self._kernel_died(cell)
                 return cell, resources

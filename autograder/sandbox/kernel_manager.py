@@ -74,7 +74,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         )
         return launcher_command(spec_file, kernel_cmd)
 
-    async def interrupt_kernel(self) -> None:  # type: ignore[override]
+    async def interrupt_kernel(self) -> None:
         """Interrupt by message: the kernel is in its own session, out of signals' reach."""
         if not self.has_kernel:
             raise RuntimeError("Cannot interrupt kernel. No kernel is running!")
@@ -90,7 +90,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                 os.close(self._uid_lock)
                 self._uid_lock = None
 
-    cleanup_resources = _async_cleanup_resources  # type: ignore[assignment]
+    cleanup_resources = _async_cleanup_resources
 
 
 def _seed_matplotlib_cache(home: str) -> None:
@@ -99,7 +99,7 @@ def _seed_matplotlib_cache(home: str) -> None:
         import matplotlib
 
         cache = Path(matplotlib.get_cachedir())
-    except Exception:  # noqa: BLE001 - matplotlib missing or misconfigured: no cache, no harm
+    except Exception:
         return
     dest = Path(home, ".config", "matplotlib")
     dest.mkdir(parents=True, exist_ok=True)
