@@ -345,21 +345,30 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table: the first column right-aligned (week numbers), the others left."""
+    rule = "|---:|" + "---|" * (len(header) - 1)
+    return [f"| {' | '.join(header)} |", rule, *(f"| {' | '.join(row)} |" for row in rows)]
+
+
+def _written_or_not(week: Week, chapter: str, lab: str) -> tuple[str, str]:
+    """The chapter and lab cells of a week's row: links if written, else "not yet written"."""
+    return (chapter, lab) if week.written else (NOT_WRITTEN, NOT_WRITTEN)
+
+
 def readme_week_table(course: Course) -> str:
     """The README's table of weeks: unit, chapter, lab and the package modules it teaches."""
-    lines = [
-        "| week | unit | chapter | lab: what students write | modules |",
-        "|---:|---|---|---|---|",
-    ]
+    rows = []
     for week in course.weeks:
+        chapter, lab = _written_or_not(
+            week,
+            f"[`{week.chapter}`]({week.chapter})",
+            f"[`{week.lab}`]({week.student_notebook}): {_cell(week.lab_summary)}",
+        )
         modules = ", ".join(f"`{m}`" for m in week.modules) or "(all)"
-        if week.written:
-            chapter = f"[`{week.chapter}`]({week.chapter})"
-            lab = f"[`{week.lab}`]({week.student_notebook}): {_cell(week.lab_summary)}"
-        else:
-            chapter = lab = NOT_WRITTEN
-        lines.append(f"| {week.number} | {_cell(week.title)} | {chapter} | {lab} | {modules} |")
-    return "\n".join(lines) + "\n"
+        rows.append((str(week.number), _cell(week.title), chapter, lab, modules))
+    header = ("week", "unit", "chapter", "lab: what students write", "modules")
+    return "\n".join(_markdown_table(header, rows)) + "\n"
 
 
 def schedule_markdown(course: Course) -> str:
@@ -367,22 +376,18 @@ def schedule_markdown(course: Course) -> str:
 
     Docnames are relative to ``book/``, where the schedule page lives.
     """
-    written = len(course.written)
-    lines = [
-        f"This book currently covers {written} of the {len(course.weeks)} weeks; each covered "
-        "week has a chapter to read and a lab to do in Colab.",
-        "",
-        "| Week | Topics | Chapter | Lab |",
-        "|---:|---|---|---|",
-    ]
+    rows = []
     for week in course.weeks:
-        if week.written:
-            chapter = f"{{doc}}`{week.docname.removeprefix('book/')}`"
-            lab = f"{{lab}}`{week.lab}`"
-        else:
-            chapter = lab = NOT_WRITTEN
-        lines.append(f"| {week.number} | {_cell(week.topics)} | {chapter} | {lab} |")
-    return "\n".join(lines) + "\n"
+        chapter, lab = _written_or_not(
+            week, f"{{doc}}`{week.docname.removeprefix('book/')}`", f"{{lab}}`{week.lab}`"
+        )
+        rows.append((str(week.number), _cell(week.topics), chapter, lab))
+    intro = (
+        f"This book currently covers {len(course.written)} of the {len(course.weeks)} weeks; "
+        "each covered week has a chapter to read and a lab to do in Colab."
+    )
+    table = _markdown_table(("Week", "Topics", "Chapter", "Lab"), rows)
+    return "\n".join([intro, "", *table]) + "\n"
 
 
 def _replace_between(text: str, begin: str, end: str, body: str, name: str) -> str:
