@@ -311,3 +311,198 @@ def test_make_grade_usage_error_without_lab():
         [sys.executable, str(AUTOGRADER / "grade.py")], capture_output=True, text=True
     )
     assert result.returncode == 2 and "make grade LAB=lab03" in result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Single cells of the lab sources, run in this process: what the visible and hidden checks of
+# a part accept and refuse (no nbgrader; each test runs in seconds).
+
+
+def _lab_cells(lab: str) -> dict[str, str]:
+    import jupytext
+
+    nb = jupytext.read(AUTOGRADER / "notebooks" / f"{lab}.py", fmt="py:percent")
+    return {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+
+
+def _run_cells(lab: str, grade_ids: list[str], namespace: dict, changes=()) -> dict:
+    """Execute the cells in order in ``namespace``; ``changes``: (grade_id, old, new) edits."""
+    cells = _lab_cells(lab)
+    for gid in grade_ids:
+        source = cells[gid]
+        for changed_id, old, new in changes:
+            if changed_id == gid:
+                assert source.count(old) == 1, f"{old!r} not once in {lab}'s cell {gid}"
+                source = source.replace(old, new)
+        exec(compile(source, f"<{lab} {gid}>", "exec"), namespace)
+    return namespace
+
+
+def _visible_part(lab: str, grade_id: str) -> str:
+    return _lab_cells(lab)[grade_id].split("### BEGIN HIDDEN TESTS")[0]
+
+
+def test_lab01_visible_count_checks_refuse_every_wrong_byte_count():
+    # Not only the two named mistakes: one word too many or too few is refused too.
+    for test_id, wrong in (
+        ("test_gemv_counts", "return 2 * n * n, (n * n + n + 3 * n) * size"),
+        ("test_gemm_counts", "return 2 * n**3, (4 * n * n + 1) * size"),
+    ):
+        right = {
+            "test_gemv_counts": "return 2 * n * n, (n * n + n + 2 * n) * size",
+            "test_gemm_counts": "return 2 * n**3, 4 * n * n * size",
+        }[test_id]
+        namespace = _run_cells("lab01", ["imports", "counts"], {}, [("counts", right, wrong)])
+        with pytest.raises(AssertionError, match="bytes: wrong value"):
+            exec(_visible_part("lab01", test_id), namespace)
+
+
+def test_lab01_axpy_has_its_own_lengths_beyond_any_cache():
+    import ast
+
+    sweep = _lab_cells("lab01")["sweep"]
+    (assign,) = [
+        node
+        for node in ast.parse(sweep).body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "SIZES"
+    ]
+    sizes = eval(ast.unparse(assign.value), {"GRADING": False})
+    assert max(sizes["axpy"]) >= 10**7, "AXPY's vectors must leave the caches (about 1e7)"
+    assert max(sizes["axpy"]) > max(sizes["gemv"]) ** 2 / 2, "AXPY needs its own, longer sizes"
+
+
+def test_lab01_states_gemm_intensity_as_its_own_count_gives_it():
+    import re
+
+    from lapenna_labs import blas
+
+    text = _lab_cells("lab01")["part4_intro"]
+    (denominator,) = re.findall(r"GEMM's intensity \$n / (\d+)\$ flop/byte in float64", text)
+    n = 1000
+    assert n / int(denominator) == blas.gemm_intensity(n, n, n, "float64")
+
+
+def test_lab_texts_keep_out_the_claims_found_wrong():
+    wrong = {
+        "lab01": ["a bit more than the compulsory"],
+        "lab02": ["878,000", "48,000"],  # typed-in GPU figures (design notes: test_repository)
+        "lab03": ["half a million"],
+        "lab04": ["three matrix products", "three more matrix products"],
+    }
+    for lab, phrases in wrong.items():
+        text = (AUTOGRADER / "notebooks" / f"{lab}.py").read_text()
+        for phrase in phrases:
+            assert phrase not in text, f"{lab} says {phrase!r} again"
+
+
+def test_lab03_prints_the_forward_cost_of_a_batch_of_ten(course):
+    nb = _autograded_master(course[0], "lab03")
+    (cell,) = [
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "forward_cost"
+    ]
+    text = "".join(o.get("text", "") for o in cell.outputs)
+    batch, layers = 10, (784, 16, 16, 10)
+    flops = sum(2 * batch * d * m for d, m in zip(layers, layers[1:], strict=False))  # 2 N D M each
+    assert f"= {flops:,} flops" in text
+
+
+# Lab 2: the multiple-choice feedback, and the synchronisation check on a simulated GPU.
+
+
+def test_lab02_choices_say_right_for_the_graded_answer_only():
+    import re
+
+    cells = _lab_cells("lab02")
+    for number in (1, 2, 3):
+        question = f"Q{number}"
+        (graded,) = re.findall(r"== chr\((\d+)\)", cells[f"test_q{number}"])
+        right = []
+        for letter in "abcd":
+            namespace = _run_cells("lab02", ["choice_feedback"], {question: f" {letter.upper()} "})
+            try:
+                exec(_visible_part("lab02", f"test_q{number}"), namespace)
+                right.append(letter)
+            except AssertionError as error:
+                assert f"({letter}) is not the right answer." in str(error)
+                assert len(str(error)) > 80, "a wrong answer is told why"
+        assert right == [chr(int(graded))], question
+        namespace = _run_cells("lab02", ["choice_feedback"], {question: "e"})
+        with pytest.raises(AssertionError, match="one letter"):
+            exec(_visible_part("lab02", f"test_q{number}"), namespace)
+
+
+EVENT_TIMER = """def time_matmul(A, B, warmup=2, repeats=5, clock=time.perf_counter):
+    import torch
+
+    for _ in range(warmup):
+        A @ B
+    durations = []
+    for _ in range(repeats):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        A @ B
+        end.record()
+        end.synchronize()
+        durations.append(start.elapsed_time(end) / 1e3)
+    return float(np.median(durations))
+"""
+
+
+@pytest.mark.parametrize(
+    "timer, old, new, refusal",
+    [
+        ("solution", None, None, None),  # torch.cuda.synchronize() around each product
+        ("events", None, None, None),  # CUDA events, waiting for the end event
+        ("solution", "torch.cuda.synchronize()", "pass  # torch.cuda.synchronize()", "launch"),
+        ("solution", "torch.cuda.synchronize()", 'print("torch.cuda.synchronize")', "launch"),
+        ("events", "end.synchronize()", "pass", "device not ready"),
+        ("events", "/ 1e3)", ")", "milliseconds"),
+    ],
+)
+def test_lab02_sync_check_runs_the_timer_on_a_simulated_gpu(timer, old, new, refusal):
+    # The check must see the call, not its name: a comment or a string that mentions
+    # synchronize is refused, and so is a timer that reads CUDA events without waiting.
+    master = _timer_source()
+    source = master if timer == "solution" else EVENT_TIMER
+    if old is not None:
+        assert old in source
+        source = source.replace(old, new)
+    changes = [("timing", master, source)]
+    namespace = _run_cells("lab02", ["imports", "timing"], {"DEVICE": "cpu"}, changes)
+    cell = _lab_cells("lab02")["test_time_matmul_sync"]
+    if refusal is None:
+        exec(cell, namespace)
+    else:
+        with pytest.raises((AssertionError, RuntimeError), match=refusal):
+            exec(cell, namespace)
+
+
+def _timer_source() -> str:
+    """The master's time_matmul, up to (not including) gflops."""
+    timing = _lab_cells("lab02")["timing"]
+    return timing[: timing.index("def gflops(")]
+
+
+# Lab 4, Part 1b: your own autodiff.
+
+
+@pytest.mark.parametrize(
+    "old, new, refusal",
+    [
+        (None, None, None),
+        ("parent.grad += local * node.grad", "parent.grad = local * node.grad", "must add up"),
+        ("        node.grad = 0.0\n", "        pass\n", "set every .grad to 0 first"),
+        ("return (1.0 - node.data**2,)", "return (1.0 - node.data,)", r"local_gradients \(tanh\)"),
+        ("visited.add(id(node))", "pass", "exactly once"),
+    ],
+)
+def test_lab04_autodiff_checks(old, new, refusal):
+    changes = [("autodiff", old, new)] if old else []
+    namespace = _run_cells("lab04", ["imports", "node_class", "autodiff"], {}, changes)
+    cell = _lab_cells("lab04")["test_autodiff"]
+    if refusal is None:
+        exec(cell, namespace)
+    else:
+        with pytest.raises(AssertionError, match=refusal):
+            exec(cell, namespace)

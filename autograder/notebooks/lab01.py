@@ -27,7 +27,7 @@
 # | 4 | a blocked (tiled) matrix multiply, its intensity and its block size | 4 |
 # | | **total** | **10** |
 #
-# Expect one to two hours. Everything runs on a CPU.
+# Expect one to two hours. Everything runs on a CPU (NumPy, and PyTorch for one kernel).
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "how_graded", "locked": true, "schema_version": 3, "solution": false}
 # **How this lab is graded.** Cells marked *answer* are yours; the cells after them check your work.
@@ -49,6 +49,7 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch  # for one kernel: AXPY in a single pass (Part 2)
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part1_intro", "locked": true, "schema_version": 3, "solution": false}
 # ## Part 1: counting flops and bytes (3 points)
@@ -126,12 +127,35 @@ check_against_reference(
 
 # %% nbgrader={"grade": true, "grade_id": "test_gemv_counts", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 from lapenna_labs import blas  # noqa: E402
-from lapenna_labs.grading import OTHER_LIBRARIES, check_against_reference, passed  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+)
 
+# The exact counts for n = 10, with the known mistakes named (the package has the counts).
 _flops, _bytes = gemv_counts(10)
-assert _flops == 200, "gemv_counts(10): wrong flop count (one multiply and one add per entry of A)"
-assert _bytes != 100 * 8, "gemv_counts(10): you counted A but not the vectors x and y"
-assert _bytes != 120 * 8, "gemv_counts(10): y is read and written: it crosses the bus twice"
+check_close(
+    _flops,
+    blas.gemv_flops(10, 10),
+    name="gemv_counts(10) flops",
+    common_mistakes={"one flop per entry of A (a multiply and an add are two)": 100},
+)
+check_close(
+    _bytes,
+    blas.gemv_bytes(10, 10, "float64"),
+    name="gemv_counts(10) bytes",
+    common_mistakes={
+        "you counted A but not the vectors x and y": 100 * 8,
+        "y is read and written: it crosses the bus twice": 120 * 8,
+    },
+)
+check_close(
+    gemv_counts(10, "float32")[1],
+    blas.gemv_bytes(10, 10, "float32"),
+    name="gemv_counts(10, 'float32') bytes",
+)
 passed("gemv_counts")
 ### BEGIN HIDDEN TESTS
 check_against_reference(
@@ -147,11 +171,32 @@ check_against_reference(
 
 # %% nbgrader={"grade": true, "grade_id": "test_gemm_counts", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 from lapenna_labs import blas  # noqa: E402
-from lapenna_labs.grading import OTHER_LIBRARIES, check_against_reference, passed  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+)
 
+# The exact counts for n = 10, with the known mistakes named (the package has the counts).
 _flops, _bytes = gemm_counts(10)
-assert _flops == 2000, "gemm_counts(10): wrong flop count (n multiplies and n adds per entry of C)"
-assert _bytes != 300 * 8, "gemm_counts(10): C is read and written: it crosses the bus twice"
+check_close(
+    _flops,
+    blas.gemm_flops(10, 10, 10),
+    name="gemm_counts(10) flops",
+    common_mistakes={"n multiplies per entry of C but no adds (an add is a flop too)": 1000},
+)
+check_close(
+    _bytes,
+    blas.gemm_bytes(10, 10, 10, "float64"),
+    name="gemm_counts(10) bytes",
+    common_mistakes={"C is read and written: it crosses the bus twice": 300 * 8},
+)
+check_close(
+    gemm_counts(10, "float32")[1],
+    blas.gemm_bytes(10, 10, 10, "float32"),
+    name="gemm_counts(10, 'float32') bytes",
+)
 passed("gemm_counts")
 ### BEGIN HIDDEN TESTS
 check_against_reference(
@@ -192,17 +237,31 @@ for _n in (10, 100, 1000, 10000):
 # call), and return the **median** of the `repeats` durations in seconds. (The `clock` argument
 # lets the test give you a fake clock; use it, not `time.perf_counter` directly.)
 #
-# Then write `measure_blas(n, dtype="float64", repeats=5)`, which times the three operations
-# in NumPy on random data of size `n` with your `time_median`, and returns a dict with keys
-# `"axpy"`, `"gemv"`, `"gemm"`, each a dict with `"seconds"` (median), `"gflops"` (flops / seconds
-# / 1e9) and `"gbytes_per_s"` (bytes / seconds / 1e9), from your counts of Part 1. In NumPy,
-# AXPY in place is `y += a * x` (it makes a temporary, so it moves a bit more than the compulsory
-# bytes), GEMV `y += A @ x`, GEMM `C += A @ B`. Inside a nested function (`def axpy(): ...`),
-# write them as `np.add(y, a * x, out=y)`: a bare `y += ...` there would make `y` a new local.
+# Then write `measure_blas(op, n, dtype="float64", repeats=5)`, which times one operation on
+# random data with your `time_median`: `op` is `"axpy"` (vectors of length `n`), `"gemv"` or
+# `"gemm"` (`(n, n)` matrices). It returns a dict with `"seconds"` (the median), `"gflops"`
+# (flops / seconds / 1e9) and `"gbytes_per_s"` (bytes / seconds / 1e9), from your counts of
+# Part 1. Each operation gets its own sizes below: a vector of $10^7$ elements is a small
+# problem, a matrix of $10^7 \times 10^7$ is not.
 #
-# **Library calls.** Allowed: Python (`time`, `statistics`) and NumPy. Blocked while graded:
-# `lapenna_labs` (it has timers: `blas.time_callable`) and the other libraries (SciPy, PyTorch,
-# TensorFlow, Keras, JAX). `measure_blas` should use your `time_median` and your counts.
+# Your counts are the compulsory traffic, so time kernels that move only that:
+#
+# * **AXPY in one pass.** NumPy has no such kernel: `y += a * x` first writes the temporary
+#   `a * x` and then reads it back together with `y`. That is about $5n$ words (read $x$,
+#   write and read the temporary, read and write $y$) against the $3n$ of Part 1, so a GB/s
+#   computed from $3n$ would understate the real traffic by 40 %. PyTorch's in-place
+#   `yt.add_(xt, alpha=a)` reads $x$ and $y$ once and writes $y$ once, as the BLAS's AXPY does.
+#   Make `xt = torch.from_numpy(x)` and `yt = torch.from_numpy(y)` from NumPy vectors (they
+#   share the arrays' memory: nothing is copied).
+# * **GEMV and GEMM in NumPy**, `y += A @ x` and `C += A @ B`. Their temporaries (`A @ x`, of
+#   $n$ elements, is nothing next to the $n^2$ of $A$; GEMM is bound by its flops, not its
+#   bytes) change little. Inside a nested function (`def gemv(): ...`) write them as
+#   `np.add(y, A @ x, out=y)`: a bare `y += ...` there would make `y` a new local.
+#
+# **Library calls.** Allowed: Python (`time`, `statistics`), NumPy, and PyTorch (for AXPY).
+# Blocked while graded: `lapenna_labs` (it has timers: `blas.time_callable`) and the other
+# libraries (SciPy, TensorFlow, Keras, JAX). `measure_blas` should use your `time_median` and
+# your counts.
 
 
 # %% nbgrader={"grade": false, "grade_id": "measure", "locked": false, "schema_version": 3, "solution": true}
@@ -220,38 +279,43 @@ def time_median(fn, repeats=5, warmup=1, clock=time.perf_counter):
     ### END SOLUTION
 
 
-def measure_blas(n, dtype="float64", repeats=5):
-    """Median seconds, GFLOP/s and GB/s of AXPY, GEMV and GEMM of size n, in NumPy."""
+def measure_blas(op, n, dtype="float64", repeats=5):
+    """Median seconds, GFLOP/s and GB/s of one operation: "axpy" (length n), "gemv", "gemm"."""
     ### BEGIN SOLUTION
     rng = np.random.default_rng(0)
-    x, y = rng.random(n).astype(dtype), rng.random(n).astype(dtype)
-    a = np.asarray(1.5, dtype=dtype)
-    matrix = rng.random((n, n)).astype(dtype)
-    B, C = rng.random((n, n)).astype(dtype), np.zeros((n, n), dtype=dtype)
+    if op == "axpy":
+        x = torch.from_numpy(rng.random(n).astype(dtype))
+        y = torch.from_numpy(rng.random(n).astype(dtype))
 
-    def axpy():
-        np.add(y, a * x, out=y)
+        def run():
+            y.add_(x, alpha=1.5)  # y <- 1.5 x + y, one pass over x and y
 
-    def gemv():
-        np.add(y, matrix @ x, out=y)
+        counts = axpy_counts
+    elif op == "gemv":
+        A, x = rng.random((n, n)).astype(dtype), rng.random(n).astype(dtype)
+        y = np.zeros(n, dtype=dtype)
 
-    def gemm():
-        np.add(C, matrix @ B, out=C)
+        def run():
+            np.add(y, A @ x, out=y)
 
-    results = {}
-    for name, fn, counts in (
-        ("axpy", axpy, axpy_counts),
-        ("gemv", gemv, gemv_counts),
-        ("gemm", gemm, gemm_counts),
-    ):
-        seconds = time_median(fn, repeats=repeats)
-        flops, nbytes = counts(n, dtype)
-        results[name] = {
-            "seconds": seconds,
-            "gflops": flops / seconds / 1e9,
-            "gbytes_per_s": nbytes / seconds / 1e9,
-        }
-    return results
+        counts = gemv_counts
+    elif op == "gemm":
+        A, B = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
+        C = np.zeros((n, n), dtype=dtype)
+
+        def run():
+            np.add(C, A @ B, out=C)
+
+        counts = gemm_counts
+    else:
+        raise ValueError(f"measure_blas: op must be 'axpy', 'gemv' or 'gemm', not {op!r}")
+    seconds = time_median(run, repeats=repeats)
+    flops, nbytes = counts(n, dtype)
+    return {
+        "seconds": seconds,
+        "gflops": flops / seconds / 1e9,
+        "gbytes_per_s": nbytes / seconds / 1e9,
+    }
     ### END SOLUTION
 
 
@@ -293,53 +357,77 @@ for _w, _r in ((0, 1), (2, 4), (3, 7)):
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_measure_blas", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-from lapenna_labs.grading import OTHER_LIBRARIES, call_blocked, check_close, passed  # noqa: E402
+from lapenna_labs.grading import call_blocked, check_close, passed  # noqa: E402
 
-_m = measure_blas(64, "float32", repeats=3)
-assert set(_m) == {"axpy", "gemv", "gemm"}, "measure_blas: keys must be 'axpy', 'gemv', 'gemm'"
-for _op, _counts in (("axpy", axpy_counts), ("gemv", gemv_counts), ("gemm", gemm_counts)):
-    _r = _m[_op]
-    assert set(_r) >= {"seconds", "gflops", "gbytes_per_s"}, f"measure_blas: {_op} misses keys"
-    assert _r["seconds"] > 0, f"measure_blas: {_op} seconds must be positive"
-    _f, _b = _counts(64, "float32")
+# The rates must follow from the median and your counts of Part 1.
+_SIZES = {"axpy": (1000, axpy_counts), "gemv": (64, gemv_counts), "gemm": (64, gemm_counts)}
+for _op, (_n, _counts) in _SIZES.items():
+    _r = measure_blas(_op, _n, "float32", repeats=3)
+    assert isinstance(_r, dict), f"measure_blas({_op!r}, ...) must return a dict"
+    _missing = {"seconds", "gflops", "gbytes_per_s"} - set(_r)
+    assert not _missing, f"measure_blas({_op!r}, ...): no key(s) {sorted(_missing)}"
+    assert _r["seconds"] > 0, f"measure_blas({_op!r}, ...): seconds must be positive"
+    _f, _b = _counts(_n, "float32")
     check_close(_r["gflops"], _f / _r["seconds"] / 1e9, name=f"measure_blas {_op} gflops")
     check_close(_r["gbytes_per_s"], _b / _r["seconds"] / 1e9, name=f"measure_blas {_op} GB/s")
 passed("measure_blas")
 ### BEGIN HIDDEN TESTS
 # Consistent with the student's own counts (wrong counts already lost their points in Part 1).
-_m = call_blocked(
-    measure_blas,
-    50,
-    "float64",
-    repeats=2,
-    block=("lapenna_labs", *OTHER_LIBRARIES),
-    graded_elsewhere=(time_median, axpy_counts, gemv_counts, gemm_counts),
-)
-for _op, _counts in (("axpy", axpy_counts), ("gemv", gemv_counts), ("gemm", gemm_counts)):
-    _f, _b = _counts(50, "float64")
-    _s = _m[_op]["seconds"]
-    assert 0 < _s < 10, f"measure_blas: implausible {_op} time for n = 50"
-    check_close(_m[_op]["gflops"], _f / _s / 1e9, name=f"measure_blas {_op} gflops (float64)")
-    check_close(_m[_op]["gbytes_per_s"], _b / _s / 1e9, name=f"measure_blas {_op} GB/s (float64)")
+# PyTorch is allowed (AXPY in one pass).
+for _op, _n, _counts in (
+    ("axpy", 5000, axpy_counts),
+    ("gemv", 50, gemv_counts),
+    ("gemm", 50, gemm_counts),
+):
+    _m = call_blocked(
+        measure_blas,
+        _op,
+        _n,
+        "float64",
+        repeats=2,
+        block=("lapenna_labs", "scipy", "tensorflow", "keras", "jax"),
+        graded_elsewhere=(time_median, axpy_counts, gemv_counts, gemm_counts),
+    )
+    _f, _b = _counts(_n, "float64")
+    _s = _m["seconds"]
+    assert 0 < _s < 10, f"measure_blas: implausible {_op} time for n = {_n}"
+    check_close(_m["gflops"], _f / _s / 1e9, name=f"measure_blas {_op} gflops (float64)")
+    check_close(_m["gbytes_per_s"], _b / _s / 1e9, name=f"measure_blas {_op} GB/s (float64)")
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "sweep_intro", "locked": true, "schema_version": 3, "solution": false}
-# Now measure over growing $n$. (When the lab is graded the sizes are kept small.) AXPY and GEMV
-# should reach a roughly constant GB/s once the data no longer fits in cache: that is the
-# memory bandwidth. GEMM's GFLOP/s should grow with $n$ towards the processor's peak.
+# Now measure each operation over its own sizes. (When the lab is graded the sizes are kept
+# small.) AXPY runs on vectors from $2^{10}$ elements ($x$ and $y$ take 16 KiB in float64,
+# inside the smallest cache) to $10^7$ (160 MB, more than the last-level cache of any CPU:
+# `lscpu` lists this machine's caches). At the shortest lengths the fixed cost of each call
+# (Python, PyTorch's dispatch, the clock) is a large part of the time; while $x$ and $y$ fit
+# in a cache, the rate is that cache's; once they no longer fit in the last-level cache, the
+# GB/s levels off: that plateau is the memory bandwidth. GEMV's largest matrix (128 MiB at
+# $n = 4096$) also comes from memory. GEMM's GFLOP/s should grow with $n$ towards the
+# processor's peak.
 
 # %% nbgrader={"grade": false, "grade_id": "sweep", "locked": true, "schema_version": 3, "solution": false}
 GRADING = bool(os.environ.get("LAPENNA_GRADING"))
-SIZES = [64, 128, 256] if GRADING else [64, 128, 256, 512, 1024, 2048]
-measurements = {}
+SIZES = {  # each operation's own sizes: vector lengths for AXPY, matrix orders for the others
+    "axpy": [2**10, 2**14] if GRADING else [*(2**k for k in range(10, 24, 2)), 10**7],
+    "gemv": [64, 128] if GRADING else [64, 256, 1024, 2048, 4096],
+    "gemm": [64, 128] if GRADING else [64, 128, 256, 512, 1024, 2048],
+}
+OPERAND_WORDS = {  # elements of the operands (x and y; A, x and y; A, B and C)
+    "axpy": lambda n: 2 * n,
+    "gemv": lambda n: n * n + 2 * n,
+    "gemm": lambda n: 3 * n * n,
+}
+measurements = {op: {} for op in SIZES}
 try:
-    for _n in SIZES:
-        measurements[_n] = measure_blas(_n, "float64", repeats=3)
-        _row = ", ".join(
-            f"{op} {r['gflops']:8.2f} GFLOP/s {r['gbytes_per_s']:7.2f} GB/s"
-            for op, r in measurements[_n].items()
-        )
-        print(f"n = {_n:5d}: {_row}")
+    for _op, _sizes in SIZES.items():
+        for _n in _sizes:
+            _r = measurements[_op][_n] = measure_blas(_op, _n, "float64", repeats=5)
+            _mib = OPERAND_WORDS[_op](_n) * 8 / 2**20
+            print(
+                f"{_op} n = {_n:>10,} ({_mib:9.2f} MiB of operands): "
+                f"{_r['gflops']:8.2f} GFLOP/s {_r['gbytes_per_s']:7.2f} GB/s"
+            )
 except NotImplementedError:
     print("Write measure_blas first.")
 
@@ -412,30 +500,39 @@ for _i in (0.1, 6.42, 6.43, 200.0):
 # %% [markdown] nbgrader={"grade": false, "grade_id": "roofline_plot_intro", "locked": true, "schema_version": 3, "solution": false}
 # Place your measurements on a roofline of this machine. The peak is estimated from the CPU's
 # clock, cores and vector units (`blas.cpu_peak_estimate`); the bandwidth is what your AXPY
-# reached at the largest size. Where do AXPY, GEMV and GEMM land, and why?
+# reached at its longest vectors, whose data come from main memory. All AXPY points share one
+# intensity, so they stack on one vertical line: those whose vectors fit in a cache may rise
+# above the memory roof (a cache has a higher bandwidth of its own), the longest sit on it by
+# construction. Where do GEMV and GEMM land, and why?
 
 # %% nbgrader={"grade": false, "grade_id": "roofline_plot", "locked": true, "schema_version": 3, "solution": false}
 from lapenna_labs import blas  # noqa: E402
 
 try:
     _peak = blas.cpu_peak_estimate("float64").gflops
-    _largest = measurements[max(measurements)]
-    _bandwidth = _largest["axpy"]["gbytes_per_s"]
+    _bandwidth = measurements["axpy"][max(measurements["axpy"])]["gbytes_per_s"]
     _I = np.logspace(-2, 3, 200)
-    _fig, _ax = plt.subplots(figsize=(6, 4))
+    _fig, _ax = plt.subplots(figsize=(6, 4), layout="constrained")
     _ax.loglog(_I, attainable_gflops(_I, _peak, _bandwidth), "k-", label="roofline")
-    for _n, _res in measurements.items():
-        for _op, _counts, _marker in (
-            ("axpy", axpy_counts, "o"),
-            ("gemv", gemv_counts, "s"),
-            ("gemm", gemm_counts, "^"),
-        ):
-            _f, _b = _counts(_n)
-            _ax.loglog(_f / _b, _res[_op]["gflops"], _marker, label=f"{_op} n={_n}")
+    for (_op, _results), _counts, _marker in zip(
+        measurements.items(), (axpy_counts, gemv_counts, gemm_counts), "os^", strict=True
+    ):
+        _points = [
+            (_counts(_n)[0] / _counts(_n)[1], _r["gflops"], _n) for _n, _r in _results.items()
+        ]
+        _ax.loglog([p[0] for p in _points], [p[1] for p in _points], _marker, label=_op.upper())
+        for _intensity, _rate, _n in _points:
+            _ax.annotate(
+                f"{_n:,}",
+                (_intensity, _rate),
+                fontsize=6,
+                xytext=(3, 0),
+                textcoords="offset points",
+            )
     _ax.set_xlabel("intensity (flop/byte)")
     _ax.set_ylabel("GFLOP/s")
     _ax.set_title(f"peak ~{_peak:.0f} GFLOP/s, bandwidth ~{_bandwidth:.1f} GB/s (float64)")
-    _ax.legend(fontsize=6, ncol=3)
+    _ax.legend(fontsize=8)
     plt.show()
 except (NotImplementedError, NameError, ValueError, KeyError):
     print("Finish Parts 1 to 3 to see the roofline.")
@@ -443,8 +540,9 @@ except (NotImplementedError, NameError, ValueError, KeyError):
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part4_intro", "locked": true, "schema_version": 3, "solution": false}
 # ## Part 4: a blocked matrix multiply (4 points)
 #
-# GEMM's intensity $n / 8$ (float64) is only reached if every operand crosses the bus once,
-# which needs all three $n \times n$ matrices in fast memory. Real caches are small. The
+# GEMM's intensity $n / 16$ flop/byte in float64 ($2n^3$ flops on $4n^2$ words of 8 bytes, your
+# count of Part 1) is only reached if every operand crosses the bus once, which needs all three
+# $n \times n$ matrices in fast memory. Real caches are small. The
 # **blocked** (tiled) product cuts $A$, $B$, $C$ into $N \times N$ grids of $b \times b$ blocks
 # ($b = n / N$) and works on one block of each at a time:
 #

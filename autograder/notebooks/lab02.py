@@ -47,8 +47,9 @@
 #
 # **The grader has no GPU.** It runs your functions on the CPU with small matrices
 # (`LAPENNA_FORCE_CPU=1` makes `DEVICE` `"cpu"`, so the cells behind `if DEVICE == "cuda":`
-# are skipped), and checks the GPU part of your timing function by reading its code: it must
-# synchronise.
+# are skipped), and checks the GPU part of your timing function on a simulated GPU that, like
+# a real one, only queues each product: the time you return must be the product's, not the
+# time it took to queue it.
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 import os
@@ -191,17 +192,137 @@ except ImportError:
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_time_matmul_sync", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-from lapenna_labs.grading import passed, source_mentions  # noqa: E402
+# The grader has no GPU, so this test gives your time_matmul a simulated one that behaves like
+# CUDA: a product is only queued, and the clock sees it finish only after a synchronisation.
+import contextlib  # noqa: E402
+import functools  # noqa: E402
+import sys  # noqa: E402
+import types  # noqa: E402
 
-_found = source_mentions(time_matmul, "synchronize", "Event", "elapsed_time")
-assert _found, (
-    "time_matmul: on a GPU the product is asynchronous: call torch.cuda.synchronize() "
-    "(or time with torch.cuda.Event) before reading the clock"
+import numpy as np  # noqa: E402
+
+from lapenna_labs.grading import call_blocked, check_close, passed  # noqa: E402
+
+
+class _FakeGpu:
+    """A simulated GPU that runs products asynchronously, as CUDA does.
+
+    Queueing a product costs the CPU LAUNCH seconds; the GPU then computes it for its duration
+    (the next of `durations`), after the products queued before it. The CPU's clock reaches
+    the end of that work only when the CPU waits for it (torch.cuda.synchronize, or an event's
+    synchronize). A CUDA event records when the GPU gets to it.
+    """
+
+    LAUNCH = 1e-5
+
+    def __init__(self, durations):
+        self.durations = list(durations)
+        self.now = 0.0  # the CPU's clock
+        self.done_at = 0.0  # when the GPU finishes the work queued so far
+        self.products = 0
+
+    def clock(self):
+        return self.now
+
+    def queue_product(self):
+        self.done_at = max(self.done_at, self.now) + self.durations[self.products]
+        self.products += 1
+        self.now += self.LAUNCH
+
+    def synchronize(self, *args, **kwargs):
+        self.now = max(self.now, self.done_at)
+
+
+class _FakeCudaTensor:
+    """An operand on the simulated GPU: `A @ B` queues a product and returns at once."""
+
+    is_cuda = True
+    device = types.SimpleNamespace(type="cuda", index=0)
+
+    def __init__(self, gpu):
+        self.gpu = gpu
+
+    def __matmul__(self, other):
+        self.gpu.queue_product()
+        return self
+
+
+class _FakeEvent:
+    """torch.cuda.Event on the simulated GPU (times in milliseconds, as CUDA's)."""
+
+    def __init__(self, gpu, enable_timing=False, **kwargs):
+        self.gpu, self.at = gpu, None
+
+    def record(self, stream=None):
+        self.at = max(self.gpu.now, self.gpu.done_at)
+
+    def query(self):
+        return self.at is not None and self.gpu.now >= self.at
+
+    def synchronize(self):
+        self.gpu.now = max(self.gpu.now, self.at)
+
+    def elapsed_time(self, end):
+        if self.at is None or end.at is None:
+            raise RuntimeError("elapsed_time: record both events first")
+        if not end.query():
+            raise RuntimeError("CUDA error: device not ready (wait for the end event first)")
+        return (end.at - self.at) * 1e3
+
+
+@contextlib.contextmanager
+def _simulated_cuda(gpu):
+    """torch.cuda's synchronize, Event, current_stream and is_available, on the fake GPU."""
+    stand_in = None
+    try:
+        import torch
+    except ImportError:  # no PyTorch here: a stand-in module, for the duration of the test
+        stand_in = torch = sys.modules["torch"] = types.ModuleType("torch")
+        torch.cuda = types.ModuleType("torch.cuda")
+    fakes = {
+        "synchronize": gpu.synchronize,
+        "Event": functools.partial(_FakeEvent, gpu),
+        "current_stream": lambda *args, **kwargs: types.SimpleNamespace(
+            synchronize=gpu.synchronize
+        ),
+        "is_available": lambda: True,
+    }
+    saved = {name: getattr(torch.cuda, name, None) for name in fakes}
+    for name, fake in fakes.items():
+        setattr(torch.cuda, name, fake)
+    try:
+        yield
+    finally:
+        for name, original in saved.items():
+            setattr(torch.cuda, name, original)
+        if stand_in is not None:
+            del sys.modules["torch"]
+
+
+def _time_on_fake_gpu(timer, durations, warmup, repeats):
+    gpu = _FakeGpu(durations)
+    with _simulated_cuda(gpu):
+        seconds = timer(_FakeCudaTensor(gpu), _FakeCudaTensor(gpu), warmup, repeats, gpu.clock)
+    assert gpu.products == warmup + repeats, (
+        f"time_matmul on a GPU: {gpu.products} products made, expected {warmup} + {repeats}"
+    )
+    return seconds
+
+
+_t = _time_on_fake_gpu(time_matmul, [40.0, 30.0, 1.0, 3.0, 2.0, 100.0, 4.0], 2, 5)
+check_close(
+    _t,
+    3.0,
+    name="time_matmul on a (simulated) GPU, 2 warm-up, 5 repeats",
+    common_mistakes={
+        "only the launch: the clock was read before the GPU had finished the product "
+        "(call torch.cuda.synchronize() before reading it, or time with CUDA events)": (
+            _FakeGpu.LAUNCH
+        ),
+        "milliseconds: CUDA events' elapsed_time is in ms, return seconds": 3000.0,
+    },
 )
-assert "time.time(" not in "".join(source_mentions(time_matmul, "time.time(")), (
-    "time_matmul: use the clock argument (time.perf_counter), not time.time()"
-)
-passed(f"time_matmul on a GPU (it uses {', '.join(_found)})")
+passed("time_matmul on a GPU (it waits for the product)")
 if DEVICE == "cuda":  # noqa: F821 (defined by the device cell at the top)
     import torch
 
@@ -209,12 +330,18 @@ if DEVICE == "cuda":  # noqa: F821 (defined by the device cell at the top)
     _t = time_matmul(_gA, _gA)
     print(f"GPU 2048 x 2048 float32 product: {_t * 1e3:.2f} ms, {gflops(2048, _t):,.0f} GFLOP/s")
 ### BEGIN HIDDEN TESTS
-_gpu_lines = [
-    _line.split("#", 1)[0]
-    for _line in __import__("inspect").getsource(time_matmul).splitlines()
-    if "synchronize" in _line or "Event" in _line or "elapsed_time" in _line
-]
-assert any(_line.strip() for _line in _gpu_lines), "time_matmul: no synchronisation call"
+_rng = np.random.default_rng(8)
+for _w, _r in ((0, 1), (1, 4), (3, 9)):
+    _d = list(_rng.uniform(0.5, 9.5, size=_w + _r))
+    _t = _time_on_fake_gpu(
+        lambda *args: call_blocked(
+            time_matmul, *args, block=("lapenna_labs", "scipy", "tensorflow", "keras", "jax")
+        ),
+        _d,
+        _w,
+        _r,
+    )
+    check_close(_t, float(np.median(_d[_w:])), name="time_matmul on a simulated GPU (hidden)")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_gflops", "locked": true, "points": 1, "schema_version": 3, "solution": false}
@@ -384,13 +511,40 @@ plt.close(_fig)
 # have one, the GPU. On a 2-core Colab CPU the float64 product at $N = 6000$ takes several
 # seconds, so the CPU sweep takes a minute or two. (While the lab is graded the sizes are
 # small.)
+#
+# **What "float32" means on a GPU is a setting.** GPUs of the Ampere generation and newer
+# (A100, H100, L4; not the T4) have *tensor cores* that multiply float32 matrices in TF32, a
+# format with float32's range but only 10 bits of mantissa, several times faster than in
+# FP32. Whether a float32 product uses them is up to the framework, and the defaults differ:
+# since version 1.12, PyTorch uses TF32 for float32 matrix products only when asked
+# (`torch.backends.cuda.matmul.allow_tf32 = True`, or
+# `torch.set_float32_matmul_precision("high")`); TensorFlow uses TF32 by default on those GPUs;
+# bfloat16 is never chosen for you (the tensors must be `torch.bfloat16`, or an autocast region
+# must ask for it). The next cell sets PyTorch's flag explicitly, so that float32 means FP32,
+# and prints it; on a GPU with TF32 tensor cores it also times float32 with TF32 allowed.
 
 # %% nbgrader={"grade": false, "grade_id": "sweep_run", "locked": true, "schema_version": 3, "solution": false}
 SIZES = [64, 128] if GRADING else [2000, 4000, 6000]
 try:
     results = gemm_table(SIZES, device="cpu", warmup=1, repeats=3)
     if DEVICE == "cuda":  # noqa: F821
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False  # float32 is FP32 (PyTorch's default)
+        print(
+            f"PyTorch {torch.__version__}: TF32 for float32 matmuls: "
+            f"{torch.backends.cuda.matmul.allow_tf32}"
+        )
         results += gemm_table(SIZES, device="cuda", warmup=2, repeats=10)
+        if torch.cuda.get_device_capability()[0] >= 8:  # Ampere or newer: TF32 tensor cores
+            torch.backends.cuda.matmul.allow_tf32 = True
+            try:
+                _tf32 = gemm_table(SIZES, dtypes=("float32",), device="cuda", repeats=10)
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = False
+            for _r in _tf32:
+                _r["dtype"] = "float32, TF32 allowed"
+            results += _tf32
     for _r in results:
         print(f"{_r['device']:>4} {_r['dtype']} N={_r['n']:5d}: {_r['gflops']:10,.1f} GFLOP/s")
     plot_gflops(results)
@@ -430,10 +584,13 @@ except NotImplementedError:
 # * (c) NumPy converts float64 to float32 internally
 # * (d) float64 needs the GPU
 #
+# The check after each answer says whether it is right, and why; change your answer and run
+# the cells again until you understand each one.
+#
 # **Library calls.** None: the answers are letters.
 
 # %% nbgrader={"grade": false, "grade_id": "naive_compare", "locked": true, "schema_version": 3, "solution": false}
-from lapenna_labs import blas  # noqa: E402
+from lapenna_labs import blas, measurements  # noqa: E402
 
 if DEVICE == "cuda":  # noqa: F821
     _naive = blas.naive_time_gemm(6000, "float32", device="cuda")
@@ -442,8 +599,13 @@ if DEVICE == "cuda":  # noqa: F821
     print(_right)
 else:
     print(blas.naive_time_gemm(256 if GRADING else 2000, "float32", device="cpu"))
-    print("No GPU: the GPU comparison is skipped (on an H100 the naive timing said about")
-    print("878,000 GFLOP/s for a product whose CUDA-event rate was about 48,000).")
+    # What the comparison gave on a GPU, recorded with its provenance in lapenna_labs.
+    _session = {"session": "h100-2026-11-25", "n": 6000, "dtype": "float32"}
+    _naive = measurements.recorded_run("gemm_naive", **_session)
+    _events = measurements.recorded_run("gemm", **_session)
+    print(f"No GPU: the GPU comparison is skipped. Recorded on an {_naive.device} ({_naive.date}):")
+    print(f"  naive timing  {_naive.values['gflops']:9,.0f} GFLOP/s: {_naive.statistic}")
+    print(f"  CUDA events   {_events.values['gflops']:9,.0f} GFLOP/s: {_events.statistic}")
 
 # %% nbgrader={"grade": false, "grade_id": "answers", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
@@ -452,25 +614,115 @@ Q2 = "b"
 Q3 = "b"
 ### END SOLUTION
 
+# %% nbgrader={"grade": false, "grade_id": "choice_feedback", "locked": true, "schema_version": 3, "solution": false}
+# Feedback on your answers: whether each is right, and why. The explanations are stored in
+# ROT13 and the right letters as hashes, so that reading this cell before you answer does not
+# give the answers away. (They are not a secret: the grader checks the answers itself.)
+import codecs  # noqa: E402
+import hashlib  # noqa: E402
+
+
+def check_choice(question, answer, right_hash, explanations):
+    """Say whether `answer` (one letter) is right, and why; an AssertionError if it is not."""
+    letter = answer.strip().lower() if isinstance(answer, str) else None
+    assert letter in explanations, f"{question}: answer with one letter, a to d"
+    why = codecs.decode(explanations[letter], "rot13")
+    digest = hashlib.sha256(f"lapenna lab02 {question} {letter}".encode()).hexdigest()[:16]
+    assert digest == right_hash, f"{question}: ({letter}) is not the right answer. {why}"
+    print(f"{question}: ({letter}) is right. {why}")
+
+
 # %% nbgrader={"grade": true, "grade_id": "test_q1", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 from lapenna_labs.grading import passed  # noqa: E402
 
-assert isinstance(Q1, str) and Q1.strip().lower() in {"a", "b", "c", "d"}, "Q1: one letter a-d"
-passed("Q1 (one letter)")
+check_choice(
+    "Q1",
+    Q1,
+    "7d4782211ae83f03",
+    {
+        "a": (
+            "Vs gur gvzr jrer gur cebqhpg'f, gur engr pbhyq abg rkprrq jung gur TCH "
+            "pna qb; ohg gbepu.zngzhy ba PHQN grafbef bayl dhrhrf gur cebqhpg naq "
+            "ergheaf ng bapr, fb gur pybpx jnf ernq orsber gur TCH unq qbar gur jbex."
+        ),
+        "b": (
+            "Abguvat vf pbcvrq va gur gvzrq yvar: gbepu.zngzhy(N, O) ba PHQN grafbef "
+            "jbexf ba qngn nyernql ba gur TCH. Gur gvzr vf fubeg sbe nabgure ernfba: "
+            "gur pnyy ergheaf orsber gur cebqhpg vf qbar."
+        ),
+        "c": (
+            "gbepu.zngzhy ba PHQN grafbef dhrhrf gur cebqhpg ba gur TCH naq ergheaf "
+            "ng bapr, fb gvzr.gvzr() vf ernq ybat orsber gur TCH unf svavfurq: gur "
+            "gvzr vf zbfgyl gur ynhapu, naq gur engr pbzrf bhg sne gbb uvtu. "
+            "Flapuebavfr (gbepu.phqn.flapuebavmr()) be gvzr jvgu PHQN riragf gb "
+            "zrnfher gur cebqhpg vgfrys."
+        ),
+        "d": (
+            "PHQN grafbef ner zhygvcyvrq ba gur TCH, jurerire gurve qngn jrer znqr. "
+            "Gur ahzore vf gbb uvtu orpnhfr gur pnyy ergheaf orsber gur TCH unf "
+            "svavfurq gur cebqhpg."
+        ),
+    },
+)
+passed("Q1")
 ### BEGIN HIDDEN TESTS
 assert Q1.strip().lower() == chr(99), "Q1: not the right answer"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_q2", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert isinstance(Q2, str) and Q2.strip().lower() in {"a", "b", "c", "d"}, "Q2: one letter a-d"
-passed("Q2 (one letter)")
+from lapenna_labs.grading import passed  # noqa: E402
+
+check_choice(
+    "Q2",
+    Q2,
+    "af5026c03100a1cb",
+    {
+        "a": (
+            "AhzCl'f zngzhy qbrf gur fnzr jbex rirel gvzr, ohg vgf gvzr inevrf: gur "
+            "svefg pnyy cnlf bar-bss pbfgf, naq nal fvatyr pnyy pna or vagreehcgrq ol"
+            " gur bcrengvat flfgrz."
+        ),
+        "b": (
+            "Gur svefg pnyy cnlf sbe fgnegvat gur OYNF guernqf naq gbhpuvat serfuyl "
+            "nyybpngrq zrzbel, naq n fvatyr fnzcyr unf ab cebgrpgvba ntnvafg na "
+            "vagreehcgvba; gur zrqvna bs frireny jnez pnyyf erzbirf obgu."
+        ),
+        "c": (
+            "Rzcgl pnpurf znxr n pnyy fybjre, abg snfgre: gur qngn zhfg svefg pbzr "
+            "sebz znva zrzbel."
+        ),
+        "d": (
+            "Nyybpngvat P vf n gval cneg bs gur gvzr: gur pnyy qbrf gur jubyr cebqhpg, 2 A^3 sybcf."
+        ),
+    },
+)
+passed("Q2")
 ### BEGIN HIDDEN TESTS
 assert Q2.strip().lower() == chr(98), "Q2: not the right answer"
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "test_q3", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert isinstance(Q3, str) and Q3.strip().lower() in {"a", "b", "c", "d"}, "Q3: one letter a-d"
-passed("Q3 (one letter)")
+from lapenna_labs.grading import passed  # noqa: E402
+
+check_choice(
+    "Q3",
+    Q3,
+    "0a93ce216f447e52",
+    {
+        "a": ("Obgu cerpvfvbaf qb gur fnzr zhygvcyvrf naq nqqf: 2 A^3 sybcf rvgure jnl."),
+        "b": (
+            "N FVZQ ertvfgre bs 256 ovgf (NIK2) ubyqf 8 sybng32 ahzoref ohg bayl 4 "
+            "sybng64, fb rnpu irpgbe SZN qbrf gjvpr nf znal sybcf va sybng32; naq "
+            "rirel ahzore gnxrf unys gur olgrf gb zbir."
+        ),
+        "c": (
+            "AhzCl zhygvcyvrf sybng64 zngevprf va sybng64 (OYNF qtrzz) naq sybng32 "
+            "barf va sybng32 (ftrzz): abguvat vf pbairegrq."
+        ),
+        "d": ("N PCH qbrf sybng64 nevguzrgvp angviryl; ab TCH gnxrf cneg va AhzCl'f cebqhpgf."),
+    },
+)
+passed("Q3")
 ### BEGIN HIDDEN TESTS
 assert Q3.strip().lower() == chr(98), "Q3: not the right answer"
 ### END HIDDEN TESTS

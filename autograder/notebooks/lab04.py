@@ -22,10 +22,10 @@
 #
 # | part | what you write | points |
 # |---|---|---|
-# | 1 | the backward pass of the gates on the graph $f = (x + y)\,z$, and the max gate | 1 |
+# | 1 | the backward pass of the gates on the graph $f = (x + y)\,z$ and the max gate; then your own autodiff: the backward pass of any scalar graph (topological order, local gradients) | 2 |
 # | 2 | `dense_backward` | 1 |
 # | 3 | backpropagation through the slides' 2-2-2 network | 2 |
-# | 4 | softmax cross-entropy's gradient, and the slides' softmax exercise | 2 |
+# | 4 | softmax cross-entropy's gradient, and the slides' softmax exercise | 1 |
 # | 5 | a numerical gradient, and a gradient check of your layer | 1 |
 # | 6 | the update rules of SGD with momentum and of Adam | 2 |
 # | 7 | train 784-16-16-10 on MNIST to at least 85 % test accuracy | 1 |
@@ -63,7 +63,9 @@ import numpy as np
 np.set_printoptions(precision=6, suppress=True)
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part1_intro", "locked": true, "schema_version": 3, "solution": false}
-# ## Part 1: gates on a computational graph (1 point)
+# ## Part 1: gates on a computational graph, and your own autodiff (2 points)
+#
+# ### Part 1a: the gates (1 point)
 #
 # The slides' graph: $q = x + y$, $f = q\,z$, at $x = -2$, $y = 5$, $z = -4$. Backpropagation
 # walks it from the output: start with $\partial f / \partial f = $ `dout` (1 for the
@@ -117,7 +119,7 @@ print(add_mul_backward(-2.0, 5.0, -4.0))
 print(max_gate_backward(2.0, 3.0, -1.0))
 
 # %% nbgrader={"grade": true, "grade_id": "test_gates", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-# Part 1: gates
+# Part 1a: gates
 import numpy as np  # noqa: E402
 
 from lapenna_labs import graph as ref_graph  # noqa: E402
@@ -188,12 +190,337 @@ check_against_reference(
 )
 ### END HIDDEN TESTS
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "part1b_intro", "locked": true, "schema_version": 3, "solution": false}
+# ### Part 1b: your own automatic differentiation (1 point)
+#
+# Part 1a did the backward pass of one graph by hand. Reverse-mode automatic differentiation
+# does it for any graph, from two ingredients (Karpathy's micrograd does it in about a hundred
+# lines, and `lapenna_labs.graph.Value` in a few more):
+#
+# 1. **A topological order**: every node of the graph once, each after the nodes it was
+#    computed from (its *inputs*). Walking that list *backwards* visits a node only after every
+#    node that uses it, so by then its gradient is complete and can be passed on.
+# 2. **Local gradients**: each gate knows the derivative of its output with respect to each of
+#    its inputs. For $c = a + b$ they are $(1, 1)$, for $c = a b$ they are $(b, a)$; for the
+#    one-input gates, $c = e^a$: $c$; $c = \log a$: $1/a$; $c = \tanh a$: $1 - c^2$;
+#    $c = \operatorname{relu}(a)$: 1 if $a > 0$, else 0; $c = 1/a$: $-1/a^2$.
+#
+# The class `Node` below builds graphs, with the gates `+`, `*`, `exp`, `log`, `tanh`, `relu`
+# and `1/x` (`a - b`, `-a` and `a / b` are made of them). Every node has `.data` (its value),
+# `.op` (its gate; `""` for an input), `.inputs` (a tuple of nodes, in order) and `.grad`. It
+# has no backward pass: write it.
+#
+# * `topological_order(root)`: a list of every node that `root` depends on, `root` included,
+#   each exactly once and after all of its inputs.
+# * `local_gradients(node)`: a tuple with one number per input of `node`, the derivative of
+#   `node` with respect to that input (`()` for an input node).
+# * `backward(root)`: set every node's `.grad` to $\partial\,\text{root} / \partial\,\text{node}$:
+#   first 0 everywhere and 1 at `root`, then, visiting the nodes in reverse topological order,
+#   **add** upstream gradient times local gradient to each input's `.grad`. A node used twice
+#   (in `x * x`, or by two later nodes) gets the sum of both contributions: the copy gate.
+#
+# **Library calls.** Allowed: Python (`math`) and NumPy. Blocked while graded: `lapenna_labs`
+# (its `graph.Value` is such an autodiff) and the other libraries (PyTorch's autograd, ...).
+
+# %% nbgrader={"grade": false, "grade_id": "node_class", "locked": true, "schema_version": 3, "solution": false}
+import math  # noqa: E402
+
+
+class Node:
+    """A scalar of a computational graph: its value, the gate that made it and its inputs."""
+
+    def __init__(self, data, op="", inputs=()):
+        self.data = float(data)
+        self.op = op  # "+", "*", "exp", "log", "tanh", "relu", "1/x"; "" for an input
+        self.inputs = tuple(inputs)
+        self.grad = 0.0
+
+    def __repr__(self):
+        return f"Node(data={self.data:.6g}, op={self.op!r}, grad={self.grad:.6g})"
+
+    @staticmethod
+    def lift(value):
+        """A number as an input node (a constant); a node as it is."""
+        return value if isinstance(value, Node) else Node(value)
+
+    def __add__(self, other):
+        other = Node.lift(other)
+        return Node(self.data + other.data, "+", (self, other))
+
+    def __mul__(self, other):
+        other = Node.lift(other)
+        return Node(self.data * other.data, "*", (self, other))
+
+    def exp(self):
+        return Node(math.exp(self.data), "exp", (self,))
+
+    def log(self):
+        return Node(math.log(self.data), "log", (self,))
+
+    def tanh(self):
+        return Node(math.tanh(self.data), "tanh", (self,))
+
+    def relu(self):
+        return Node(max(self.data, 0.0), "relu", (self,))
+
+    def reciprocal(self):
+        return Node(1.0 / self.data, "1/x", (self,))
+
+    # Made of the gates above:
+    def __radd__(self, other):
+        return Node.lift(other) + self
+
+    def __rmul__(self, other):
+        return Node.lift(other) * self
+
+    def __neg__(self):
+        return self * -1.0
+
+    def __sub__(self, other):
+        return self + -Node.lift(other)
+
+    def __rsub__(self, other):
+        return Node.lift(other) + -self
+
+    def __truediv__(self, other):
+        return self * Node.lift(other).reciprocal()
+
+    def __rtruediv__(self, other):
+        return Node.lift(other) * self.reciprocal()
+
+
+# %% nbgrader={"grade": false, "grade_id": "autodiff", "locked": false, "schema_version": 3, "solution": true}
+def topological_order(root):
+    """Every node root depends on (root included), once each, every node after its inputs."""
+    ### BEGIN SOLUTION
+    order, visited = [], set()
+
+    def visit(node):
+        if id(node) in visited:
+            return
+        visited.add(id(node))
+        for parent in node.inputs:
+            visit(parent)
+        order.append(node)
+
+    visit(root)
+    return order
+    ### END SOLUTION
+
+
+def local_gradients(node):
+    """d node / d input for each input of node, as a tuple (empty for an input node)."""
+    ### BEGIN SOLUTION
+    a = [parent.data for parent in node.inputs]
+    if node.op == "":
+        return ()
+    if node.op == "+":
+        return (1.0, 1.0)
+    if node.op == "*":
+        return (a[1], a[0])
+    if node.op == "exp":
+        return (node.data,)
+    if node.op == "log":
+        return (1.0 / a[0],)
+    if node.op == "tanh":
+        return (1.0 - node.data**2,)
+    if node.op == "relu":
+        return (1.0 if a[0] > 0 else 0.0,)
+    if node.op == "1/x":
+        return (-1.0 / a[0] ** 2,)
+    raise ValueError(f"local_gradients: unknown gate {node.op!r}")
+    ### END SOLUTION
+
+
+def backward(root):
+    """Set node.grad = d root / d node for every node of root's graph."""
+    ### BEGIN SOLUTION
+    order = topological_order(root)
+    for node in order:
+        node.grad = 0.0
+    root.grad = 1.0
+    for node in reversed(order):
+        for parent, local in zip(node.inputs, local_gradients(node), strict=True):
+            parent.grad += local * node.grad
+    ### END SOLUTION
+
+
+# %%
+w0, x0, w1, x1, w2 = (Node(v) for v in (2.0, -1.0, -3.0, -2.0, -3.0))
+neuron = 1 / (1 + (-(w0 * x0 + w1 * x1 + w2)).exp())  # the slides' sigmoid neuron, in gates
+backward(neuron)
+print(f"output {neuron.data:.3f}, {len(topological_order(neuron))} nodes")
+inputs = {"w0": w0, "x0": x0, "w1": w1, "x1": x1, "w2": w2}
+print({name: round(n.grad, 3) for name, n in inputs.items()})
+
+# %% nbgrader={"grade": true, "grade_id": "test_autodiff", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+# Part 1b: your own autodiff
+import math  # noqa: E402, F811
+
+import numpy as np  # noqa: E402
+
+from lapenna_labs import graph as ref_graph  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    call_blocked,
+    check_against_reference,
+    check_close,
+    passed,
+)
+
+# One gate at a time, against lapenna_labs' autodiff (graph.Value has the same gates).
+GATES = {
+    "+": lambda a, b: a + b,
+    "*": lambda a, b: a * b,
+    "exp": lambda a, b: a.exp(),
+    "log": lambda a, b: a.log(),
+    "tanh": lambda a, b: a.tanh(),
+    "relu": lambda a, b: a.relu(),
+    "1/x": lambda a, b: a.reciprocal(),
+}
+for gate, make in GATES.items():
+    for a, b in ((0.7, -1.3), (2.5, 0.4), (-0.6, 1.9)):
+        if gate == "log" and a <= 0:
+            continue
+        node = make(Node(a), Node(b))
+        got = local_gradients(node)
+        assert isinstance(got, tuple) and len(got) == len(node.inputs), (
+            f"local_gradients of a {gate!r} node: return a tuple, one number per input"
+        )
+        va, vb = ref_graph.Value(a), ref_graph.Value(b)
+        make(va, vb).backward()
+        want = (va.grad, vb.grad)[: len(node.inputs)]
+        check_close(np.array(got, dtype=float), np.array(want), name=f"local_gradients ({gate})")
+
+x, y, z = Node(-2.0), Node(5.0), Node(-4.0)
+f = (x + y) * z
+order = topological_order(f)
+assert isinstance(order, list), "topological_order must return a list of nodes"
+assert len(order) == 5 and len({id(n) for n in order}) == 5, (
+    "topological_order((x + y) * z): each of its 5 nodes (x, y, z, x + y, f) exactly once"
+)
+for position, node in enumerate(order):
+    assert all(order.index(parent) < position for parent in node.inputs), (
+        "topological_order: a node comes before one of its inputs"
+    )
+backward(f)
+example = ref_graph.add_mul_example()
+check_close(
+    np.array([x.grad, y.grad, z.grad]),
+    np.array([example[k].grad for k in "xyz"]),
+    name="backward((x + y) * z): the gradients of x, y, z",
+)
+w0, x0, w1, x1, w2 = (Node(v) for v in (2.0, -1.0, -3.0, -2.0, -3.0))
+neuron = 1 / (1 + (-(w0 * x0 + w1 * x1 + w2)).exp())
+backward(neuron)
+reference = ref_graph.sigmoid_neuron_example(expanded=True)
+check_close(
+    np.array([n.grad for n in (w0, x0, w1, x1, w2)]),
+    np.array([reference[k].grad for k in ("w0", "x0", "w1", "x1", "w2")]),
+    name="backward of the sigmoid neuron: the gradients of w0, x0, w1, x1, w2",
+)
+a = Node(3.0)
+square = a * a
+assert len(topological_order(square)) == 2, (
+    "topological_order(a * a): each node exactly once, though a is an input twice"
+)
+backward(square)
+backward(square)
+check_close(
+    a.grad,
+    6.0,
+    name="backward(a * a) at a = 3, run twice",
+    common_mistakes={
+        "the two uses of a must add up (+=), not overwrite each other (=)": 3.0,
+        "the second backward added to the first: set every .grad to 0 first": 12.0,
+    },
+)
+passed("topological_order, local_gradients, backward")
+
+
+### BEGIN HIDDEN TESTS
+# Random expressions: inputs, then steps that combine any two earlier nodes (so nodes are
+# shared), and the sum of all steps as the root; compared with graph.Value's backward.
+STEPS = {
+    "add": lambda u, v: u + v,
+    "sub": lambda u, v: u - v,
+    "mul": lambda u, v: u * v,
+    "div": lambda u, v: u / (v * v + 1.0),
+    "exp": lambda u, v: u.tanh().exp(),
+    "log": lambda u, v: (u * u + 1.0).log(),
+    "tanh": lambda u, v: u.tanh(),
+    "relu": lambda u, v: u.relu(),
+}
+
+
+def run_program(program, leaves):
+    steps, nodes = program, list(leaves)
+    for kind, i, j in steps:
+        nodes.append(STEPS[kind](nodes[i], nodes[j]))
+    root = nodes[len(leaves)]
+    for node in nodes[len(leaves) + 1 :]:
+        root = root + node
+    return root
+
+
+def random_program(rng, case, dtype):
+    inputs, length = case
+    while True:
+        values = [float(v) for v in rng.uniform(-2, 2, size=inputs)]
+        kinds = rng.choice(sorted(STEPS), size=length)
+        program = [
+            (str(kind), *(int(i) for i in rng.integers(0, inputs + k, size=2)))
+            for k, kind in enumerate(kinds)
+        ]
+        root = run_program(program, [ref_graph.Value(v) for v in values])
+        if all(abs(n.data) < 1e4 for n in root.nodes()):
+            return values, program
+
+
+def gradients_of_the_inputs(backward_pass, scalar):
+    def gradients(values, program):
+        leaves = [scalar(v) for v in values]
+        backward_pass(run_program(program, leaves))
+        return np.array([leaf.grad for leaf in leaves])
+
+    return gradients
+
+
+blocked = (ref_graph.Value, ref_graph.nodes, "lapenna_labs", *OTHER_LIBRARIES)
+check_against_reference(
+    gradients_of_the_inputs(backward, Node),
+    gradients_of_the_inputs(lambda root: root.backward(), ref_graph.Value),
+    random_program,
+    name="backward (hidden, random expressions; the gradients of the inputs)",
+    cases=[(2, 5), (3, 12), (4, 30)],
+    dtypes=(None,),
+    block=blocked,
+    seed=412,
+)
+values, program = random_program(np.random.default_rng(413), (3, 20), None)
+root = run_program(program, [Node(v) for v in values])
+order = call_blocked(topological_order, root, block=blocked)
+position = {id(node): k for k, node in enumerate(order)}
+assert len(position) == len(order), "topological_order (hidden): a node is listed twice"
+reachable, stack = set(), [root]
+while stack:
+    node = stack.pop()
+    if id(node) not in reachable:
+        reachable.add(id(node))
+        stack.extend(node.inputs)
+assert set(position) == reachable, "topological_order (hidden): nodes are missing"
+assert all(position[id(p)] < position[id(n)] for n in order for p in n.inputs), (
+    "topological_order (hidden): a node comes before one of its inputs"
+)
+### END HIDDEN TESTS
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part2_intro", "locked": true, "schema_version": 3, "solution": false}
 # ## Part 2: the backward pass of the dense layer (1 point)
 #
 # For $\text{out} = XW + b$ with $X \in \mathbb{R}^{N\times D}$, $W \in \mathbb{R}^{D\times M}$,
 # $b \in \mathbb{R}^{M}$ and the upstream gradient $G = \partial L / \partial\,\text{out} \in
-# \mathbb{R}^{N \times M}$, the chain rule gives three more matrix products:
+# \mathbb{R}^{N \times M}$, the chain rule gives two matrix products, each as costly as the
+# forward one ($2NDM$ flops), and a sum over the batch:
 #
 # $$\frac{\partial L}{\partial X} = G\,W^{\mathsf T} \;(N \times D), \qquad
 #   \frac{\partial L}{\partial W} = X^{\mathsf T} G \;(D \times M), \qquad
@@ -494,7 +821,7 @@ check_against_reference(
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part4_intro", "locked": true, "schema_version": 3, "solution": false}
-# ## Part 4: softmax and cross-entropy, and the slides' exercise (2 points)
+# ## Part 4: softmax and cross-entropy, and the slides' exercise (1 point)
 #
 # For logits $z \in \mathbb{R}^{K}$, probabilities $p = \operatorname{softmax}(z)$ and the true
 # class $y$, the cross-entropy $L = -\log p_y$ has the famous simple gradient
@@ -503,11 +830,11 @@ check_against_reference(
 #
 # where $t$ is the one-hot target. For a batch of $N$ rows and the *mean* loss, divide by $N$.
 #
-# **4a (1 point).** Write `softmax_ce_backward(logits, y)` for logits `(N, K)` and integer labels
+# **4a (0.5 points).** Write `softmax_ce_backward(logits, y)` for logits `(N, K)` and integer labels
 # `y` `(N,)`, returning `(loss, dlogits)`: the mean cross-entropy (a float, computed stably with
 # log-sum-exp, so that logits of 1000 do not overflow) and its gradient `(N, K)`.
 #
-# **4b (1 point).** The slides' exercise ("represent the following NN model as a computational
+# **4b (0.5 points).** The slides' exercise ("represent the following NN model as a computational
 # graph and build a python code to update w and b"): inputs $x_1 = -0.04$, $x_2 = -0.42$, two
 # ReLU hidden units, three softmax outputs, target class 1 (of 0, 1, 2), weights $w_1 \ldots
 # w_{10}$, biases $b_1 \ldots b_5$. The slide's picture of the wiring is lost; the course
@@ -550,7 +877,7 @@ def softmax_ce_backward(logits, y):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test_softmax_ce", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test_softmax_ce", "locked": true, "points": 0.5, "schema_version": 3, "solution": false}
 # Part 4a: softmax cross-entropy and its gradient
 import numpy as np  # noqa: E402
 
@@ -650,7 +977,7 @@ print(f"loss {loss_ex:.4f}")
 for key in EXERCISE_KEYS:
     print(f"{key:>3}: grad {grads_ex[key]: .6f}   updated {updated_ex[key]: .6f}")
 
-# %% nbgrader={"grade": true, "grade_id": "test_softmax_exercise", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test_softmax_exercise", "locked": true, "points": 0.5, "schema_version": 3, "solution": false}
 # Part 4b: the softmax exercise
 import numpy as np  # noqa: E402
 
@@ -1257,8 +1584,9 @@ else:
 # ## What you built
 #
 # The whole training cycle of the lecture's last slide: define the network, forward pass,
-# loss, analytic gradients by backpropagation (each layer's backward is three matrix products,
-# the same GEMMs as the forward pass), a numerical check of those gradients, and an optimizer
-# that uses them. Frameworks automate the gradients and run the same matrix products on a GPU;
+# loss, analytic gradients by backpropagation (each layer's backward is two matrix products as
+# large as its forward one, and a sum over the batch for the bias: about twice the forward
+# pass's flops), a numerical check of those gradients, and an optimizer that uses them; and,
+# underneath it all, an automatic differentiator of your own. Frameworks automate the gradients and run the same matrix products on a GPU;
 # for a network this small, as you saw, that does not pay yet. The convolutional networks of the
 # next weeks are where it does.
