@@ -499,17 +499,20 @@ for _i in (0.1, 6.42, 6.43, 200.0):
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "roofline_plot_intro", "locked": true, "schema_version": 3, "solution": false}
 # Place your measurements on a roofline of this machine. The peak is estimated from the CPU's
-# clock, cores and vector units (`blas.cpu_peak_estimate`); the bandwidth is what your AXPY
-# reached at its longest vectors, whose data come from main memory. All AXPY points share one
-# intensity, so they stack on one vertical line: those whose vectors fit in a cache may rise
-# above the memory roof (a cache has a higher bandwidth of its own), the longest sit on it by
-# construction. Where do GEMV and GEMM land, and why?
+# clock, cores and vector units (`blas.cpu_peak_estimate`, which prints the clock it assumed:
+# a GEMM point above the flat roof means the cores ran faster than that, see week 2); the
+# bandwidth is what your AXPY reached at its longest vectors, whose data come from main
+# memory. All AXPY points share one intensity, so they stack on one vertical line: those whose
+# vectors fit in a cache may rise above the memory roof (a cache has a higher bandwidth of its
+# own), the longest sit on it by construction. Where do GEMV and GEMM land, and why?
 
 # %% nbgrader={"grade": false, "grade_id": "roofline_plot", "locked": true, "schema_version": 3, "solution": false}
 from lapenna_labs import blas  # noqa: E402
 
 try:
-    _peak = blas.cpu_peak_estimate("float64").gflops
+    _estimate = blas.cpu_peak_estimate("float64")
+    print(_estimate)
+    _peak = _estimate.gflops
     _bandwidth = measurements["axpy"][max(measurements["axpy"])]["gbytes_per_s"]
     _I = np.logspace(-2, 3, 200)
     _fig, _ax = plt.subplots(figsize=(6, 4), layout="constrained")
@@ -561,8 +564,9 @@ except (NotImplementedError, NameError, ValueError, KeyError):
 # `b`), multiply **blocks only** (NumPy's `@` on blocks of at most `b x b` is fine; the test
 # checks that no bigger product is made) and return `C = A @ B` in the inputs' dtype.
 #
-# Count the slow-memory traffic of the loop above in *words* (elements) for $n \times n$
-# matrices: each block of $C$ is loaded and stored once ($2 n^2$ words in all), and each of the
+# Count the slow-memory traffic of the loop above in *words* (elements: the slides' unit for
+# this rule, where Part 1 counted bytes; a float64 word is 8 bytes) for $n \times n$ matrices:
+# each block of $C$ is loaded and stored once ($2 n^2$ words in all), and each of the
 # $N^3$ iterations of the inner loop loads two $b \times b$ blocks. Write
 # `blocked_intensity(n, b)`: flops ($2 n^3$) per word moved, for a `b` that divides `n`.
 #
