@@ -413,6 +413,117 @@ def test_allowed_code_runs_inside_a_blocked_library():
 
 
 # ---------------------------------------------------------------------------------------------
+# Private kernels: a lapenna_labs reference brings the private functions it computes with
+
+
+def _dense_inputs():
+    rng = np.random.default_rng(3)
+    return rng.standard_normal((2, 3)), rng.standard_normal((3, 4)), rng.standard_normal(4)
+
+
+def _kernel_calls():
+    """The reference blocked -> an answer that calls a private kernel behind it."""
+    from lapenna_labs import layers, losses, mlp
+
+    x, W, b = _dense_inputs()
+    z = np.array([-1.0, 2.0])
+    logits, labels = np.array([[1.0, 2.0, 0.5], [0.1, 0.2, 3.0]]), np.array([1, 2])
+    return {
+        "dense_forward": (layers.dense_forward, lambda: layers._dense_forward(x, W, b)),
+        "relu": (activations.relu, lambda: activations._relu(z)),
+        # a kernel in another module, reached through layers._KERNELS
+        "activation_forward": (layers.activation_forward, lambda: activations._relu(z)),
+        "softmax_cross_entropy": (
+            losses.softmax_cross_entropy,
+            lambda: losses._softmax_cross_entropy_with_grad(logits, labels),
+        ),
+        # a class: its methods' kernels, through self._forward
+        "MLP": (mlp.MLP, lambda: layers._dense_forward(x, W, b)),
+    }
+
+
+@pytest.mark.parametrize("blocked_name", list(_kernel_calls()))
+def test_a_blocked_reference_blocks_its_private_kernels(blocked_name):
+    from lapenna_labs import layers
+
+    blocked, answer = _kernel_calls()[blocked_name]
+    with pytest.raises(ReferenceBlockedError, match=r"_\w+ \(which .* computes with\)"):
+        call_blocked(answer, block=blocked)
+    assert_lifted()
+    answer()  # the kernel runs again once the block is lifted
+    x, W, b = _dense_inputs()
+    np.testing.assert_allclose(layers._dense_forward(x, W, b), x @ W + b)
+    assert activations._relu(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]
+
+
+def test_allowed_code_keeps_the_kernels_it_needs():
+    from lapenna_labs import layers
+
+    z = np.array([-1.0, 2.0])
+    # a whole module allowed: its public functions and its kernels run, the sibling's do not
+    allow_module = {"block": layers.activation_forward, "allow": "lapenna_labs.activations"}
+    assert call_blocked(lambda: activations.relu(z), **allow_module).tolist() == [0.0, 2.0]
+    assert call_blocked(lambda: activations._relu(z), **allow_module).tolist() == [0.0, 2.0]
+    assert call_blocked(lambda: activations.relu_grad(z), **allow_module).tolist() == [0.0, 1.0]
+    with pytest.raises(ReferenceBlockedError, match="_activation_forward"):
+        call_blocked(lambda: layers._activation_forward(z, "relu"), **allow_module)
+    # one function allowed: it runs, kernel included; the kernel called directly does not
+    allow_relu = {"block": layers.activation_forward, "allow": activations.relu}
+    assert call_blocked(lambda: activations.relu(z), **allow_relu).tolist() == [0.0, 2.0]
+    with pytest.raises(ReferenceBlockedError, match="_relu"):
+        call_blocked(lambda: activations._relu(z), **allow_relu)
+    # with all of lapenna_labs blocked, as in lab04's Part 7
+    allow_in_library = {**allow_module, "block": (layers.activation_forward, "lapenna_labs")}
+    assert call_blocked(lambda: activations.relu(z), **allow_in_library).tolist() == [0.0, 2.0]
+    assert_lifted()
+
+
+def honest_relu(z, out=None):  # the kernel's very bytecode, written by a student
+    return np.maximum(z, 0, out=out)
+
+
+def test_a_kernel_is_matched_by_identity_not_by_content():
+    from lapenna_labs.grading import blocking
+
+    assert blocking._content_key(honest_relu.__code__) == blocking._content_key(
+        activations._relu.__code__
+    )
+    z = np.array([-1.0, 2.0])
+    assert call_blocked(honest_relu, z, block=activations.relu).tolist() == [0.0, 2.0]
+
+
+def dense_answer(x, W, b):  # graded in an earlier part; calls the kernel behind the reference
+    from lapenna_labs import layers
+
+    return layers._dense_forward(x, W, b)
+
+
+def two_layer_answer_reusing_it(x, W, b):
+    return dense_answer(dense_answer(x, W, b), np.eye(4), np.zeros(4))
+
+
+def two_layer_answer_calling_the_kernel(x, W, b):
+    from lapenna_labs import layers
+
+    return layers._dense_forward(dense_answer(x, W, b), np.eye(4), np.zeros(4))
+
+
+def test_a_blocked_kernel_call_costs_the_function_that_made_it():
+    from lapenna_labs import layers
+
+    x, W, b = _dense_inputs()
+    kwargs = {"block": layers.dense_forward, "graded_elsewhere": dense_answer}
+    np.testing.assert_allclose(
+        call_blocked(two_layer_answer_reusing_it, x, W, b, **kwargs), x @ W + b
+    )
+    with pytest.raises(ReferenceBlockedError, match="_dense_forward"):
+        call_blocked(two_layer_answer_calling_the_kernel, x, W, b, **kwargs)
+    with pytest.raises(ReferenceBlockedError, match="_dense_forward"):  # its own part pays
+        call_blocked(dense_answer, x, W, b, block=layers.dense_forward)
+    assert_lifted()
+
+
+# ---------------------------------------------------------------------------------------------
 # The comparison loop
 
 

@@ -7,10 +7,10 @@ The labs (``labs/labNN.ipynb``) are graded by nbgrader. Their test cells use thi
   hidden test needs; :func:`normal_inputs`, :func:`random_examples`, :func:`random_like` and
   :class:`FakeClock` make inputs for it;
 * run a student's function while what the part forbids is *blocked* (:func:`call_blocked`,
-  :func:`reference_blocked`): ``lapenna_labs``' own implementation of what is graded, other
-  libraries' versions of it (``torch.nn.functional.conv2d``, ``tf.nn.conv2d``,
-  ``scipy.signal.correlate2d``) or whole libraries (:data:`OTHER_LIBRARIES`), under every
-  alias and every copy; a blocked call costs the part whose answer made it;
+  :func:`reference_blocked`): ``lapenna_labs``' own implementation of what is graded (its
+  private kernels included), other libraries' versions of it (``torch.nn.functional.conv2d``,
+  ``tf.nn.conv2d``, ``scipy.signal.correlate2d``) or whole libraries (:data:`OTHER_LIBRARIES`),
+  under every alias and every copy; a blocked call costs the part whose answer made it;
 * say *how* an answer is wrong (shape, dtype, NaN, sign, a constant factor, transposed, a known
   mistake) without revealing the expected value (:func:`check_close`), and print the one
   success line of every visible check (:func:`passed`);

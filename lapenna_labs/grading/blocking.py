@@ -19,6 +19,20 @@ What can be blocked
 
 A library that is not installed is skipped: an answer cannot call it either.
 
+A ``lapenna_labs`` function, method or class also blocks its *kernels*: the private functions
+that do its computation once it has checked the input. Those are every private function of its
+module (``layers.dense_forward`` brings ``layers._dense_forward``), and every private function
+its code reaches by name, followed from kernel to kernel into other ``lapenna_labs`` modules
+(``layers.activation_forward`` -> ``layers._activation_forward`` -> ``activations._KERNELS``
+-> ``activations._relu``; ``mlp.MLP`` -> ``self._forward`` -> ``layers._dense_forward``).
+Public functions on the way are not followed: each is a reference of its own. What ``allow``
+names keeps its kernels: a kernel in an allowed module is not blocked, and one that an allowed
+function calls runs for it (but not for the answer directly). A public function that is
+neither blocked nor allowed cannot run when it calls a blocked kernel: with
+``layers.activation_forward`` blocked, ``activations.relu`` needs ``allow``. A kernel is
+matched by identity only, not by content: it is a line or two (``a * (1 - a)``), which an
+answer may well write the same way.
+
 How it blocks
 -------------
 A student can reach a blocked function under many names: ``from torch.nn.functional import
@@ -69,8 +83,11 @@ the hook only sees calls made by Python code; the same in a thread that existed 
 a trace function installed before the test (it runs unprofiled and could switch the hook off);
 a subprocess; ``ctypes``; an *edited* copy of the reference's source (a verbatim copy is caught
 by content), and a copy of a whole blocked module ``exec``-uted under another file name (only
-functions blocked by name are matched by content). The sandbox's tamper fingerprint catches
-answers that replace these functions or the toolkit's own (``autograder/sandbox``).
+functions blocked by name are matched by content; kernels are not); a kernel in another module
+that the reference finds by a name computed at run time (``getattr(module, "_" + name)``), or,
+when one method is blocked and not its class, through a subclass's override. The sandbox's
+tamper fingerprint catches answers that replace these functions or the toolkit's own
+(``autograder/sandbox``).
 
 Examples
 --------
@@ -266,6 +283,127 @@ def _import_target(name: str) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
+# The private kernels of a lapenna_labs reference
+
+# The package whose references bring their kernels along: lapenna_labs (the toolkit aside).
+_PACKAGE = __package__.rpartition(".")[0]
+
+
+def _in_package(module_name: str) -> bool:
+    """Whether module ``module_name`` is lapenna_labs' own code (not this toolkit)."""
+    ours = module_name == _PACKAGE or module_name.startswith(_PACKAGE + ".")
+    return ours and not (module_name == __package__ or module_name.startswith(__package__ + "."))
+
+
+def _is_kernel(obj: Any) -> bool:
+    """Whether ``obj`` is a private function of lapenna_labs (``_dense_forward``, ``_relu``)."""
+    name = getattr(obj, "__name__", "")
+    return (
+        isinstance(obj, types.FunctionType)
+        and name.startswith("_")
+        and not name.startswith("__")
+        and _in_package(obj.__module__ or "")
+    )
+
+
+def _original_code(fn: types.FunctionType) -> types.CodeType:
+    """``fn.__code__``, or the code it had before a block swapped in a stub."""
+    entry = _SWAPPED.get(id(fn))
+    return entry.saved[0] if entry is not None and entry.fn is fn else fn.__code__
+
+
+def _unwrapped(obj: Any) -> Any:
+    """The innermost function of a ``__wrapped__`` chain (a stand-in wraps its original)."""
+    while isinstance(getattr(obj, "__wrapped__", None), types.FunctionType):
+        obj = obj.__wrapped__
+    return obj
+
+
+def _owner_classes(fn: types.FunctionType) -> list[type]:
+    """The class that defines method ``fn`` and its bases in lapenna_labs ([] for a function)."""
+    owner: Any = sys.modules.get(fn.__module__ or "")
+    for part in fn.__qualname__.split(".")[:-1]:
+        owner = getattr(owner, part, None)  # None past a "<locals>"
+    if not isinstance(owner, type):
+        return []
+    return [base for base in owner.__mro__ if _in_package(base.__module__)]
+
+
+def _named_by(fn: types.FunctionType) -> list[Any]:
+    """The objects that ``fn``'s code can reach by name: its globals and closure cells, the
+    attributes of lapenna_labs modules among them, the attributes of its class if it is a
+    method (``self._forward``), and what dicts, tuples and lists among them hold
+    (``_KERNELS["relu"][0]``)."""
+    names: set[str] = set()
+    codes = [_original_code(fn)]
+    while codes:  # the function's code and the code of its inner functions and lambdas
+        code = codes.pop()
+        names.update(code.co_names)
+        codes += [const for const in code.co_consts if isinstance(const, types.CodeType)]
+    found = [fn.__globals__[name] for name in names if name in fn.__globals__]
+    for cell in fn.__closure__ or ():
+        with contextlib.suppress(ValueError):  # an empty cell
+            found.append(cell.cell_contents)
+    namespaces = [
+        vars(m) for m in found if isinstance(m, types.ModuleType) and _in_package(m.__name__)
+    ]
+    namespaces += [vars(klass) for klass in _owner_classes(fn)]
+    found += [namespace[name] for namespace in namespaces for name in names if name in namespace]
+    reached, seen = [], set()
+    while found:
+        obj = found.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            found += obj.values()
+        elif isinstance(obj, (tuple, list)):
+            found += obj
+        elif isinstance(obj, (staticmethod, classmethod)):
+            found.append(obj.__func__)
+        elif isinstance(obj, property):
+            found += [accessor for accessor in (obj.fget, obj.fset, obj.fdel) if accessor]
+        else:
+            reached.append(_unwrapped(obj))
+    return reached
+
+
+# id(reference) -> (reference, its kernels); a module's functions do not change.
+_KERNELS_OF: dict[int, tuple[types.FunctionType, tuple[types.FunctionType, ...]]] = {}
+
+
+def _kernels_of(reference: types.FunctionType) -> tuple[types.FunctionType, ...]:
+    """The private functions of lapenna_labs that a lapenna_labs reference computes with.
+
+    Those are every private function defined in the reference's module, and every private
+    function its code reaches by name, in any lapenna_labs module, followed from kernel to
+    kernel (``dense_forward`` -> ``_dense_forward``; ``activation_forward`` ->
+    ``_activation_forward`` -> ``_KERNELS`` -> ``activations._relu``...). Public functions
+    and classes on the way are not followed: they are references of their own, which a part
+    names when it forbids them.
+    """
+    cached = _KERNELS_OF.get(id(reference))
+    if cached is not None and cached[0] is reference:
+        return cached[1]
+    module = sys.modules.get(reference.__module__ or "")
+    kernels = {
+        id(obj): obj
+        for obj in (vars(module).values() if module is not None else ())
+        if _is_kernel(obj) and obj.__module__ == reference.__module__
+    }
+    todo, followed = [reference], {id(reference)}
+    while todo:
+        for obj in _named_by(todo.pop()):
+            if _is_kernel(obj) and id(obj) not in followed:
+                followed.add(id(obj))
+                kernels[id(obj)] = obj
+                todo.append(obj)
+    kernels.pop(id(reference), None)
+    _KERNELS_OF[id(reference)] = (reference, tuple(kernels.values()))
+    return _KERNELS_OF[id(reference)][1]
+
+
+# ---------------------------------------------------------------------------------------------
 # What one block forbids
 
 
@@ -283,6 +421,8 @@ class _Rules:
         self.modules: list[tuple[str, tuple[str, ...]]] = []
         self.functions: list[types.FunctionType] = []  # whose code is swapped
         self.rebound: list[Any] = []  # whose module attributes are rebound
+        # lapenna_labs functions among them, whose private kernels are blocked too
+        self.references: list[types.FunctionType] = []
         self.uses_torch = False
         # id(object) -> (object, label) of what ``allow`` lets through (C functions, say)
         self.allowed: dict[int, tuple[Any, str]] = {}
@@ -317,6 +457,8 @@ class _Rules:
         elif isinstance(target, types.FunctionType):
             self._add_function(target, label)
             self.rebound.append(target)
+            if _in_package(target.__module__ or ""):
+                self.references.append(target)
         elif callable(target):
             self.objects[id(target)] = (target, label)
             self.rebound.append(target)
@@ -331,12 +473,13 @@ class _Rules:
                 f"{type(target).__name__} {target!r}"
             )
 
-    def _add_function(self, fn: types.FunctionType, label: str) -> None:
+    def _add_function(self, fn: types.FunctionType, label: str, by_content: bool = True) -> None:
         """Swap the code of every function of the ``__wrapped__`` chain; match the innermost.
 
         A decorator's wrapper shares its code with every function it decorates (TensorFlow's
         dispatch wrapper wraps every op), so only the innermost, undecorated code is matched
-        by identity and content; the wrappers are caught as objects.
+        by identity and (unless ``by_content`` is false) by content; the wrappers are caught
+        as objects.
         """
         chain = [fn]
         while isinstance(getattr(chain[-1], "__wrapped__", None), types.FunctionType):
@@ -347,7 +490,8 @@ class _Rules:
                 self.functions.append(link)
         code = chain[-1].__code__
         self.codes[id(code)] = (code, label)
-        if not code.co_filename.startswith("<"):  # generated code (dataclasses) is not unique
+        # generated code (dataclasses) is not unique
+        if by_content and not code.co_filename.startswith("<"):
             self.contents[_content_key(code)] = label
         self.uses_torch |= (fn.__module__ or "").split(".")[0] == "torch"
 
@@ -373,6 +517,30 @@ class _Rules:
             packet = None
         if packet is not None:
             self.objects[id(packet)] = (packet, label)
+
+    def add_kernels(self, exempt: _Rules) -> None:
+        """Block the private kernels of the lapenna_labs references, but those ``exempt``
+        allows (see :func:`_kernels_of`).
+
+        The public function only checks its input and calls the kernel, so a block of the
+        function alone would let an answer call the kernel. A kernel is matched by identity
+        only, not by content: it is a line or two (``a * (1 - a)``), which an answer may well
+        write the same way.
+        """
+        for reference in self.references:
+            computes_with = f"which {self.objects[id(reference)][1]} computes with"
+            for kernel in _kernels_of(reference):
+                if not exempt.covers(kernel):
+                    label = f"{_qualified_name(kernel)} ({computes_with})"
+                    self._add_function(kernel, label, by_content=False)
+
+    def covers(self, fn: types.FunctionType) -> bool:
+        """Whether these rules name ``fn`` or a module that holds it."""
+        named = self.objects.get(id(fn))
+        filename = _original_code(fn).co_filename
+        return (named is not None and named[0] is fn) or any(
+            filename.startswith(places) for _, places in self.modules
+        )
 
     def guard_the_hook(self) -> None:
         """Switching the call hook off during the answer is a blocked call."""
@@ -584,6 +752,11 @@ class _Swapped:
 _SWAPPED: dict[int, _Swapped] = {}
 
 
+# id(function) -> (function, its stub): compiling a stub takes some 40 us, and a block of a
+# class or of a reference with many kernels swaps dozens of functions at every call.
+_STUBS: dict[int, tuple[types.FunctionType, types.CodeType]] = {}
+
+
 def _stub_code(fn: types.FunctionType) -> types.CodeType:
     """A code object that, run as ``fn``, hands the call to :func:`_swapped_call`.
 
@@ -593,6 +766,9 @@ def _stub_code(fn: types.FunctionType) -> types.CodeType:
     its ``return``, inside an outer function that defines them.
     """
     freevars = fn.__code__.co_freevars
+    cached = _STUBS.get(id(fn))
+    if cached is not None and cached[0] is fn and cached[1].co_freevars == freevars:
+        return cached[1]
     body = (
         "def _lapenna_blocked(*args, **kwargs):\n"
         "    import sys as _lapenna_sys\n"
@@ -606,7 +782,9 @@ def _stub_code(fn: types.FunctionType) -> types.CodeType:
     filename = f"{_OWN_FILENAME} stub for {_qualified_name(fn)}>"
     exec(compile(outer, filename, "exec"), namespace)
     code = namespace["_outer"]().__code__
-    return code.replace(co_freevars=freevars) if code.co_freevars != freevars else code
+    code = code.replace(co_freevars=freevars) if code.co_freevars != freevars else code
+    _STUBS[id(fn)] = (fn, code)
+    return code
 
 
 def _swapped_call(key: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -683,6 +861,7 @@ def _stand_in(original: Any, label: str, rules: _Rules) -> Callable[..., Any]:
     for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
         with contextlib.suppress(AttributeError, TypeError):
             setattr(blocked, attr, getattr(original, attr))
+    blocked.__wrapped__ = original  # so that _kernels_of, walking a module, finds the original
     rules.objects[id(blocked)] = (blocked, label)
     return blocked
 
@@ -857,14 +1036,15 @@ def reference_blocked(
     ----------
     *targets : callable, class, module or str
         What the answer must not call: objects, or dotted names of objects or modules
-        (``"torch.nn.functional.conv2d"``, ``"scipy.signal"``); see the module docstring.
+        (``"torch.nn.functional.conv2d"``, ``"scipy.signal"``); a ``lapenna_labs`` function,
+        method or class brings its private kernels along. See the module docstring.
     graded_elsewhere : callable or sequence of callables, default ()
         Answers that other parts grade: a blocked call that one of them makes is charged to
         its part, and runs normally here.
     allow : target or sequence of targets, default ()
         Functions or modules the answer may call although a target covers them
         (``allow="lapenna_labs.activations"`` with ``"lapenna_labs"`` blocked): they run
-        normally, and so does whatever they call.
+        normally, and so does whatever they call, blocked kernels included.
 
     Yields
     ------
@@ -904,6 +1084,7 @@ def reference_blocked(
     exempt = _Rules()
     for answer in (*_as_tuple(graded_elsewhere), *_as_tuple(allow)):
         exempt.add(answer)
+    rules.add_kernels(exempt)
     rules.allowed = exempt.objects
     block = _Block(rules, exempt)
     undo: list[Callable[[], Any]] = []  # what was done, to undo in reverse order
