@@ -7,6 +7,7 @@ e.g. ``ValueError: dense_forward: x has 3 features but W expects 4``.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Collection
 from typing import Any
 
@@ -116,6 +117,24 @@ def check_positive_int(value: Any, *, name: str, func: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{func}: {name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def check_nonnegative_int(value: Any, *, name: str, func: str) -> int:
+    """Return ``value`` as an int, raising a ValueError unless it is an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{func}: {name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def check_positive_number(value: Any, *, name: str, func: str) -> float:
+    """Return ``value`` as a float, raising a ValueError unless it is a real number > 0.
+
+    Booleans, strings and complex numbers are rejected, and so is NaN (it is not > 0);
+    infinity passes, for the caller to reject where it matters.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{func}: {name} must be a positive number, got {value!r}")
+    return float(value)
 
 
 def check_name(value: Any, choices: Collection[str], *, what: str, func: str) -> str:

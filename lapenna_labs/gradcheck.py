@@ -29,17 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from lapenna_labs._validation import as_float_array, check_same_shape
+from lapenna_labs._validation import as_float_array, check_positive_number, check_same_shape
 
 __all__ = ["check_layer_backward", "numerical_gradient", "relative_error"]
 
 
 def _check_step(h: Any, func: str) -> float:
-    if isinstance(h, bool) or not isinstance(h, (int, float, np.floating)) or not h > 0:
-        raise ValueError(f"{func}: h must be a positive number, got {h!r}")
+    h = check_positive_number(h, name="h", func=func)
     if not np.isfinite(h):
         raise ValueError(f"{func}: h must be finite, got {h!r}")
-    return float(h)
+    return h
 
 
 def _as_scalar(value: Any, func: str) -> float:

@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable
 from numbers import Real
 from typing import Any
 
+from ._validation import check_positive_int
+
 __all__ = [
     "Value",
     "maximum",
@@ -410,8 +412,7 @@ def copy(v: Value, n: int = 2) -> tuple[Value, ...]:
     """
     if not isinstance(v, Value):
         raise ValueError(f"copy: v must be a Value, got {type(v).__name__}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"copy: n must be a positive integer, got {n!r}")
+    n = check_positive_int(n, name="n", func="copy")
     base = v.label or "v"
     copies = []
     for i in range(n):

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch, Polygon, Rectangle
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
+from ._validation import check_positive_int, check_positive_number
 from .blas import attainable_gflops
 from .graph import OP_SYMBOLS, Value, as_rows, nodes
 
@@ -629,8 +630,7 @@ def plot_tiling(
     >>> plt.close(fig)
     """
     func = "plot_tiling"
-    if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 1:
-        raise ValueError(f"{func}: num_blocks must be a positive integer, got {num_blocks!r}")
+    num_blocks = check_positive_int(num_blocks, name="num_blocks", func=func)
     if len(block) != 3 or not all(isinstance(v, int) and 0 <= v < num_blocks for v in block):
         raise ValueError(
             f"{func}: block must be (i, j, k) with each in 0..{num_blocks - 1}, got {block!r}"
@@ -789,12 +789,9 @@ def plot_async_timeline(
     ['GPU', 'CPU (Python)']
     """
     func = "plot_async_timeline"
-    for name, value in (("host_seconds", host_seconds), ("device_seconds", device_seconds)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-            raise ValueError(f"{func}: {name} must be a number of seconds, got {value!r}")
-        if not value > 0:
-            raise ValueError(f"{func}: {name} must be positive, got {value!r}")
-    host, device = 1e3 * float(host_seconds), 1e3 * float(device_seconds)
+    host_seconds = check_positive_number(host_seconds, name="host_seconds", func=func)
+    device_seconds = check_positive_number(device_seconds, name="device_seconds", func=func)
+    host, device = 1e3 * host_seconds, 1e3 * device_seconds
     end = host + device
     fig, ax = _new_axes(ax, figsize=(8.0, 3.4))
     lanes = {"GPU": 0.0, "CPU (Python)": 1.0}

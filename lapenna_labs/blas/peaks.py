@@ -12,14 +12,13 @@
 from __future__ import annotations
 
 import contextlib
-import numbers
 import os
 import platform
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, check_positive_number
 from .counts import _dtype_name, itemsize
 from .devices import _read_cpuinfo
 
@@ -269,12 +268,10 @@ class CpuPeakEstimate:
         >>> round(est.clock_needed_for(48.0), 2)  # 48 GFLOP/s at 16 FLOP/cycle
         3.0
         """
-        if isinstance(gflops, bool) or not isinstance(gflops, numbers.Real) or not gflops > 0:
-            raise ValueError(
-                f"CpuPeakEstimate.clock_needed_for: gflops must be a positive number, "
-                f"got {gflops!r}"
-            )
-        return float(gflops) / (self.cores * self.flops_per_cycle)
+        gflops = check_positive_number(
+            gflops, name="gflops", func="CpuPeakEstimate.clock_needed_for"
+        )
+        return gflops / (self.cores * self.flops_per_cycle)
 
     def __str__(self) -> str:
         return (
@@ -407,8 +404,7 @@ def cpu_peak_estimate(
         ghz, clock_source = _cpu_clock(info, allowed, model)
     else:
         clock_source = "given"
-    if isinstance(ghz, bool) or not isinstance(ghz, numbers.Real) or not ghz > 0:
-        raise ValueError(f"{func}: ghz must be a positive number, got {ghz!r}")
+    ghz = check_positive_number(ghz, name="ghz", func=func)
     assumptions.append(f"clock: {ghz:.2f} GHz, {CLOCK_SOURCES[clock_source]}")
 
     flags = set((first.get("flags") or first.get("Features") or "").split())

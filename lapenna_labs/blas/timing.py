@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_positive_int
+from .._validation import check_nonnegative_int, check_positive_int, check_positive_number
 from .counts import _dtype_name, gemm_flops
 from .devices import (
     _import_torch,
@@ -162,12 +162,6 @@ class _HostClockEvent:
         return (end.seconds - self.seconds) * 1e3
 
 
-def _check_nonnegative_int(value: Any, name: str, func: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{func}: {name} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
 def time_callable(
     fn: Callable[[], Any],
     *,
@@ -232,12 +226,10 @@ def time_callable(
     func = "time_callable"
     if not callable(fn):
         raise ValueError(f"{func}: fn must be callable, got {type(fn).__name__}")
-    warmup = _check_nonnegative_int(warmup, "warmup", func)
+    warmup = check_nonnegative_int(warmup, name="warmup", func=func)
     repeats = check_positive_int(repeats, name="repeats", func=func)
-    if flops is not None and (
-        isinstance(flops, bool) or not isinstance(flops, (int, float, np.number)) or flops <= 0
-    ):
-        raise ValueError(f"{func}: flops must be a positive number, got {flops!r}")
+    if flops is not None:
+        check_positive_number(flops, name="flops", func=func)  # kept as given: an exact count
     if sync is not None and not callable(sync):
         raise ValueError(f"{func}: sync must be callable, got {type(sync).__name__}")
     kind, index = _parse_device(device, func)

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .._validation import check_positive_int
+
 __all__ = [
     "HPCG_RESULTS",
     "TOP500_EDITION",
@@ -184,8 +186,7 @@ def cpu_and_wall_time(func: Callable[[], Any], *, repeats: int = 1) -> ProcessTi
     """
     if not callable(func):
         raise TypeError(f"cpu_and_wall_time: func must be callable, got {type(func).__name__}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"cpu_and_wall_time: repeats must be a positive integer, got {repeats!r}")
+    repeats = check_positive_int(repeats, name="repeats", func="cpu_and_wall_time")
     before, start = os.times(), time.perf_counter()
     for _ in range(repeats):
         func()
@@ -246,11 +247,8 @@ def blocked_matmul_traffic(n: int, num_blocks: int) -> dict[str, float]:
         ``flops`` (2 n^3), ``words`` ((2N + 2) n^2), ``intensity`` (flops / words, ~ n/N),
         ``block_size`` (b), ``fast_memory_words`` (3 b^2: one block each of A, B and C).
     """
-    for name, value in (("n", n), ("num_blocks", num_blocks)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(
-                f"blocked_matmul_traffic: {name} must be a positive integer, got {value!r}"
-            )
+    n = check_positive_int(n, name="n", func="blocked_matmul_traffic")
+    num_blocks = check_positive_int(num_blocks, name="num_blocks", func="blocked_matmul_traffic")
     if n % num_blocks:
         raise ValueError(f"blocked_matmul_traffic: num_blocks={num_blocks} does not divide n={n}")
     b = n // num_blocks
@@ -277,8 +275,9 @@ def best_block_size(fast_memory_words: int) -> int:
     Since the intensity is ``q ~ n/N = b``, this ``b = floor(sqrt(M/3))`` is the best block
     *size*; the number of blocks per side is then ``N = n / b``, which grows with ``n``.
     """
-    if isinstance(fast_memory_words, bool) or not isinstance(fast_memory_words, int):
-        raise ValueError("best_block_size: fast_memory_words must be a positive integer")
+    fast_memory_words = check_positive_int(
+        fast_memory_words, name="fast_memory_words", func="best_block_size"
+    )
     if fast_memory_words < 3:
         raise ValueError(
             f"best_block_size: fast_memory_words must be >= 3, got {fast_memory_words}"

@@ -25,13 +25,14 @@ The slides' TensorFlow code, run
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_positive_int
+from .._validation import check_nonnegative_int, check_positive_int
 from ._numerics import _activation, _params, _sigmoid, _softmax
 from .week03 import TWO_TWO_TWO, two_two_two_forward, two_two_two_matrices
 
@@ -270,8 +271,7 @@ def two_two_two_training(
     >>> round(two_two_two_training(1, updated_output_weights=True)["E_total"][1], 9)
     0.291027924
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"two_two_two_training: steps must be a positive integer, got {steps!r}")
+    steps = check_positive_int(steps, name="steps", func="two_two_two_training")
     p = _params(params, TWO_TWO_TWO, "two_two_two_training")
     errors = [two_two_two_forward(p)["E_total"]]
     for _ in range(steps):
@@ -626,12 +626,19 @@ def keras_steps_per_epoch(n_samples: int, batch_size: int) -> int:
     >>> keras_steps_per_epoch(60000, 10), keras_steps_per_epoch(60000, 32)
     (6000, 1875)
     """
-    for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(
-                f"keras_steps_per_epoch: {name} must be a positive integer, got {value!r}"
-            )
+    n_samples = check_positive_int(n_samples, name="n_samples", func="keras_steps_per_epoch")
+    batch_size = check_positive_int(batch_size, name="batch_size", func="keras_steps_per_epoch")
     return -(-n_samples // batch_size)
+
+
+def _quiet_tensorflow_start() -> None:
+    """Silence TensorFlow's C++ start-up log and oneDNN notice (unless the caller set them).
+
+    Call before the first ``import keras`` or ``import tensorflow``: TensorFlow reads both
+    variables when it loads.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 def keras_loss_accepts_integer_labels(loss: str) -> tuple[bool, str]:
@@ -650,10 +657,7 @@ def keras_loss_accepts_integer_labels(loss: str) -> tuple[bool, str]:
     (bool, str)
         Whether it worked, and Keras' error message when it did not.
     """
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    _quiet_tensorflow_start()
     import keras
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
@@ -691,10 +695,7 @@ def two_layer_numpy_training(
     list of float
         The loss printed at each iteration.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise ValueError(
-            f"two_layer_numpy_training: steps must be a positive integer, got {steps!r}"
-        )
+    steps = check_positive_int(steps, name="steps", func="two_layer_numpy_training")
     rng = np.random.default_rng(seed)
     N, D_in, H, D_out = 64, 1000, 100, 10
     x, y = rng.standard_normal((N, D_in)), rng.standard_normal((N, D_out))
@@ -839,17 +840,14 @@ def slide_keras_mnist_fit(
     import datetime
     import importlib
     import io
-    import os
     import platform
     import warnings
 
     func = "slide_keras_mnist_fit"
     epochs = check_positive_int(epochs, name="epochs", func=func)
     batch_size = check_positive_int(batch_size, name="batch_size", func=func)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"{func}: seed must be a non-negative integer, got {seed!r}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    seed = check_nonnegative_int(seed, name="seed", func=func)
+    _quiet_tensorflow_start()
     import keras
 
     if data is None:
@@ -938,10 +936,7 @@ def slide_tf1_code_in_tensorflow2() -> dict[str, str]:
         For each slide line and for ``TF2_TRAINING_STEP``: ``"runs"``, or the exception's
         type and the first line of its message.
     """
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    _quiet_tensorflow_start()
     import tensorflow as tf
 
     outcomes = {}
