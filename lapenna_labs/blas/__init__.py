@@ -7,7 +7,8 @@ so ``from lapenna_labs import blas; blas.time_gemm(...)`` reaches it:
 module     what it holds
 ========== ==================================================================================
 counts     exact flop and byte counts of AXPY, GEMV, GEMM (the three BLAS levels), their
-           computational intensity, :func:`itemsize`, the roofline :func:`attainable_gflops`
+           computational intensity, the flops of AXPBY (:func:`axpby_flops`),
+           :func:`itemsize`, the roofline :func:`attainable_gflops`
 peaks      :data:`PEAK_GFLOPS` for common NVIDIA GPUs, :func:`lookup_gpu_peak`, and
            :func:`cpu_peak_estimate` for this CPU, which names its clock's source
            (:data:`CLOCK_SOURCES`)
@@ -34,6 +35,7 @@ True
 
 from .counts import (
     attainable_gflops,
+    axpby_flops,
     axpy_bytes,
     axpy_flops,
     axpy_intensity,
@@ -74,6 +76,7 @@ __all__ = [
     "NaiveTiming",
     "TimingResult",
     "attainable_gflops",
+    "axpby_flops",
     "axpy_bytes",
     "axpy_flops",
     "axpy_intensity",

@@ -3,7 +3,8 @@
 * :func:`itemsize`: bytes per element, for NumPy dtypes and the names ``"fp32"``,
   ``"bf16"``, ``"tf32"`` ... that GPU datasheets use;
 * flops and bytes of AXPY (level 1), GEMV (level 2) and GEMM (level 3) [3]_, and their
-  computational intensity (flops per byte moved);
+  computational intensity (flops per byte moved); the flops of AXPBY, the slides' Level 1
+  operation, which the reference BLAS does not have;
 * :func:`vector_add_bytes`: the DRAM traffic of ``z = x + y``, the streaming kernel that
   measures memory bandwidth, with the write-allocate read that STREAM does not count [4]_;
 * :func:`attainable_gflops`: the roofline ``min(peak, bandwidth x intensity)`` [2]_.
@@ -29,6 +30,7 @@ from .._validation import check_positive_int
 
 __all__ = [
     "attainable_gflops",
+    "axpby_flops",
     "axpy_bytes",
     "axpy_flops",
     "axpy_intensity",
@@ -118,6 +120,27 @@ def axpy_flops(n: int) -> int:
     """
     (n,) = _dims("axpy_flops", n=n)
     return 2 * n
+
+
+def axpby_flops(n: int) -> int:
+    """Floating-point operations of AXPBY, ``y <- a x + b y``: ``3 n``, against AXPY's ``2 n``.
+
+    Two multiplications (``a x_i``, ``b y_i``) and one addition per element of the length-``n``
+    vectors. The bytes are AXPY's (:func:`axpy_bytes`): read ``x`` and ``y``, write ``y``.
+
+    Notes
+    -----
+    AXPBY is not a routine of the reference BLAS, whose Level 1 update is AXPY; Intel MKL and
+    OpenBLAS add ``?axpby`` as an extension. GEMV and GEMM, the Level 2 and 3 routines, do
+    have both ``alpha`` and ``beta``.
+
+    Examples
+    --------
+    >>> axpby_flops(1000), axpy_flops(1000)  # beta y costs one more multiply per element
+    (3000, 2000)
+    """
+    (n,) = _dims("axpby_flops", n=n)
+    return 3 * n
 
 
 def axpy_bytes(n: int, dtype: Any = "float64") -> int:

@@ -2,8 +2,10 @@
 
 Book chapters, labs and tests all take their numbers from here, so a value is typed once.
 The data holds the inputs exactly as the slides state them; every output is computed.
-The functions are self-contained NumPy (float64), so they do not depend on the rest of the
-package; the tests check them against PyTorch autograd and against published values.
+The functions are self-contained NumPy (float64): they use the package's input checks
+(:mod:`lapenna_labs._validation`) but none of its layers, losses or optimizers, so the tests
+that compare the two compare independent code, and check both against PyTorch autograd and
+published values.
 
 One module per week of the course, by where the chapters use the examples, and the errata;
 every public name is also here (``examples.two_two_two_forward`` is
@@ -27,7 +29,7 @@ week04    the 2-2-2 network's backward pass, update and training, the slides' co
           TensorFlow 2; the last NumPy program; "Composite Differentiation"
 errata    :data:`SLIDE_ERRATA` (each :class:`Erratum` with the function that proves the right
           value and a ``recompute`` that says it), :data:`SLIDE_TYPOS`, :func:`erratum`;
-          :func:`axpby_flops`, a count that only an erratum needs
+          :func:`axpby_flops` (:func:`lapenna_labs.blas.axpby_flops`, which an erratum is about)
 ========= ===================================================================================
 
 Notes

