@@ -156,9 +156,14 @@ def section_mlp(p: dict[str, Any]) -> str:
             "",
         ]
     text += [
-        "Target, `lapenna` within 1.25x of the flat loop: "
+        "Target, `lapenna` within 1.25x of the flat loop (median of the rounds' paired "
+        "ratios): "
         f"**{'met at every batch size' if met else 'NOT met at every batch size'}** ("
-        + ", ".join(f"batch {b}: {v['lapenna_over_flat']:.2f}x" for b, v in verdict.items())
+        + ", ".join(
+            f"batch {b}: {v['lapenna_over_flat']:.2f}x"
+            + (" of " + "/".join(f"{x:.2f}" for x in v["per_round"]) if "per_round" in v else "")
+            for b, v in verdict.items()
+        )
         + ").",
         "",
         "Same math: one unshuffled epoch of the same 4,000 samples from the same weights ends "

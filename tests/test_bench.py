@@ -137,7 +137,27 @@ def test_bench_mlp_runs_and_writes_json(smoke_results):
     check = payload["correctness_check"]
     assert check["flat"]["max_rel_weight_diff_vs_lapenna"] < 1e-4
     assert check["torch"]["max_rel_weight_diff_vs_lapenna"] < 1e-4
-    assert set(payload["target_lapenna_within_1.25x_of_flat"]) == {"10", "128"}
+    verdict = payload["target_lapenna_within_1.25x_of_flat"]
+    assert set(verdict) == {"10", "128"}
+    rows = {(r["framework"], r["batch_size"]): r for r in payload["results"]}
+    for bs, v in verdict.items():
+        lapenna, flat = rows[("lapenna", int(bs))], rows[("flat", int(bs))]
+        paired = [a / b for a, b in zip(lapenna["seconds"], flat["seconds"], strict=True)]
+        assert v["per_round"] == pytest.approx(paired)
+        assert v["lapenna_over_flat"] == pytest.approx(float(np.median(paired)))
+
+
+@pytest.mark.lab4
+def test_round_order_keeps_the_target_pair_adjacent_and_varies(bench_modules):
+    """Every round runs each contestant once, lapenna and flat next to each other."""
+    _, bench_mlp = bench_modules
+    rng = np.random.default_rng(0)
+    frameworks = ["lapenna", "flat", "torch", "keras"]
+    orders = [bench_mlp._round_order(frameworks, rng) for _ in range(40)]
+    for order in orders:
+        assert sorted(order) == sorted(frameworks)
+        assert abs(order.index("lapenna") - order.index("flat")) == 1
+    assert len({tuple(o) for o in orders}) > 4  # not one fixed order
 
 
 @pytest.mark.lab4
