@@ -55,7 +55,6 @@ from lapenna_labs.layers import (
 )
 from lapenna_labs.losses import _KERNELS as _LOSS_KERNELS
 from lapenna_labs.losses import LOSSES, _softmax_cross_entropy_with_grad
-from lapenna_labs.optim import Optimizer
 
 __all__ = ["MLP"]
 
@@ -553,72 +552,25 @@ class MLP:
         zs, _ = self._forward(X)
         return self.batch_accuracy(zs[-1], targets)
 
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        epochs: int = 1,
-        batch_size: int = 32,
-        optimizer: str | Optimizer = "sgd",
-        validation_data: tuple[Any, Any] | None = None,
-        seed: int | np.random.Generator = 0,
-        progress: bool = True,
-        shuffle: bool = True,
-    ) -> dict[str, list[float]]:
-        """Train with mini-batch gradient descent: :func:`lapenna_labs.training.fit`.
+    def fit(self, X: Any, y: Any, **options: Any) -> dict[str, list[float]]:
+        """Train this network by mini-batch gradient descent: :func:`lapenna_labs.training.fit`.
 
-        Each epoch visits the training set once in a random order (one permutation per
-        epoch), in batches of ``batch_size`` (the last one may be smaller), and takes one
-        optimizer step per batch.
+        The options (``epochs``, ``batch_size``, ``optimizer``, ``validation_data``,
+        ``seed``, ``progress``, ``shuffle``), their defaults and the history returned are
+        :func:`~lapenna_labs.training.fit`'s, documented there once, with this network as
+        its model: `X` has shape (N, ``layer_sizes[0]``) and is checked and cast once to
+        the network's dtype; `y` is as for :meth:`loss_and_grads`. The options are keywords
+        only. The history is also stored as ``self.history``.
 
-        Parameters
-        ----------
-        X : array_like of float, shape (N, layer_sizes[0])
-            Training inputs (checked and cast once to the network's dtype).
-        y : array_like
-            Training targets, as for :meth:`loss_and_grads`.
-        epochs : int, default 1
-        batch_size : int, default 32
-            Keras's default; the lecture's example uses 10.
-        optimizer : str or Optimizer, default "sgd"
-            A name for :func:`lapenna_labs.optim.get_optimizer` (with its default
-            hyperparameters: ``"sgd"`` is SGD with learning rate 0.01, like Keras's) or an
-            optimizer object, which keeps its state between calls.
-        validation_data : tuple (X_val, y_val), optional
-            Evaluated once at the end of every epoch.
-        seed : int or numpy.random.Generator, default 0
-            Seeds the shuffling.
-        progress : bool, default True
-            Show a tqdm progress bar (one tick per batch; the epoch's metrics as postfix).
-        shuffle : bool, default True
-            Visit the samples in a new random order every epoch.
-
-        Returns
-        -------
-        history : dict of str to list of float
-            One entry per epoch: ``"loss"`` (the mean of the batch losses, weighted by
-            batch size, as Keras reports it: the weights change during the epoch),
-            ``"accuracy"`` (likewise, from the same forward passes; classifiers only), and
-            with validation data ``"val_loss"`` and ``"val_accuracy"`` (at the epoch's end).
-            Also stored as ``self.history``.
-
-        Raises
-        ------
-        ValueError
-            For bad input, or if the loss becomes infinite or NaN (training diverged: lower
-            the learning rate).
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((200, 4)); y = (X[:, 0] > 0).astype(int)
+        >>> net = MLP([4, 8, 2], seed=0)
+        >>> history = net.fit(X, y, epochs=5, batch_size=10, optimizer="adam", progress=False)
+        >>> history["accuracy"][-1] > history["accuracy"][0]
+        True
         """
-        self.history = training.fit(
-            self,
-            X,
-            y,
-            epochs=epochs,
-            batch_size=batch_size,
-            optimizer=optimizer,
-            validation_data=validation_data,
-            seed=seed,
-            progress=progress,
-            shuffle=shuffle,
-            name="MLP.fit",
-        )
+        self.history = training.fit(self, X, y, name="MLP.fit", **options)
         return self.history

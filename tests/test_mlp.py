@@ -424,3 +424,12 @@ def test_divergence_is_reported(rng):
         ),
     ):
         net.fit(X, y, epochs=20, batch_size=8, optimizer=SGD(lr=1e6), progress=False)
+
+
+def test_fit_takes_training_fits_options_by_keyword_only():
+    """MLP.fit forwards its options to training.fit, which owns their names and defaults."""
+    X, y = np.eye(3), np.arange(3)
+    with pytest.raises(TypeError, match="epoch"):
+        MLP([3, 3]).fit(X, y, epoch=2, progress=False)  # misspelt: epochs
+    with pytest.raises(TypeError):
+        MLP([3, 3]).fit(X, y, 2)  # epochs by position
