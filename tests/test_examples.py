@@ -401,7 +401,10 @@ def test_softmax_exercise_update_lowers_the_loss():
         ),
         (lambda: ex.softmax_exercise_forward(hidden_activation="elu"), "unknown activation 'elu'"),
         (lambda: ex.softmax_exercise_matrices({"target_class": 0}), "must be one-hot"),
-        (lambda: ex.softmax_exercise_update(learning_rate=-1.0), "learning_rate must be > 0"),
+        (
+            lambda: ex.softmax_exercise_update(learning_rate=-1.0),
+            "learning_rate must be a positive number",
+        ),
         (lambda: ex.keras_steps_per_epoch(60000, 0), "batch_size must be a positive integer"),
         (lambda: ex.blocked_matmul_traffic(10, 3), "num_blocks=3 does not divide n=10"),
         (lambda: ex.axpby_flops(0), "axpby_flops: n must be a positive integer"),

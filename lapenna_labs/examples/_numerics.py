@@ -1,4 +1,5 @@
-"""Small numerical helpers the worked examples share: sigmoid, activations, softmax, parameters.
+"""Small numerical helpers the worked examples share: sigmoid, activations, softmax, parameters,
+and the names of a network's numbers (its weight matrices' entries, its units' values).
 
 Self-contained NumPy (float64) on purpose: the examples do not use the package's reference
 implementations, so the tests that compare the two compare independent code.
@@ -7,7 +8,7 @@ implementations, so the tests that compare the two compare independent code.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -53,3 +54,32 @@ def _params(params: Mapping[str, Any], defaults: Mapping[str, Any], func: str) -
             if not math.isfinite(value):
                 raise ValueError(f"{func}: {key} must be finite, got {value}")
     return merged
+
+
+# A layout is a table of names of a weight matrix's shape: layout[i][j] names the weight from
+# unit i of one layer to unit j of the next. The matrix is built from it and its gradient named
+# back by it, so that the two cannot disagree on which entry is which weight.
+_Layout = Sequence[Sequence[str]]
+
+
+def _matrix(layout: _Layout, p: Mapping[str, Any]) -> np.ndarray:
+    """The matrix whose entry (i, j) is ``p[layout[i][j]]``."""
+    return np.array([[p[name] for name in row] for row in layout], dtype=np.float64)
+
+
+def _by_name(layout: _Layout, matrix: np.ndarray) -> dict[str, float]:
+    """The entries of ``matrix`` (a gradient, say) by the names ``layout`` gives them."""
+    return {name: float(matrix[i, j]) for i, row in enumerate(layout) for j, name in enumerate(row)}
+
+
+def _by_unit(vectors: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Every entry of each vector, named by its unit, counted from 1 as on the slides.
+
+    ``{0}`` in a name stands for the unit: ``{"out_h{0}": [a, b]}`` gives ``out_h1 = a`` and
+    ``out_h2 = b``, and ``{"dout_h{0}/dnet_h{0}": ...}`` ``dout_h1/dnet_h1``, ``dout_h2/dnet_h2``.
+    """
+    return {
+        name.format(unit): float(value)
+        for name, vector in vectors.items()
+        for unit, value in enumerate(vector, start=1)
+    }

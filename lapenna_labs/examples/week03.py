@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._numerics import _activation, _params, _sigmoid
+from ._numerics import _activation, _by_unit, _matrix, _params, _sigmoid
 
 __all__ = [
     "TWO_TWO_TWO",
@@ -75,6 +75,13 @@ SINGLE_NEURON: Mapping[str, Any] = MappingProxyType(
 # ------------------------------------------------------------------------------------------
 # The 2-2-2 network (Mazur), forward
 # ------------------------------------------------------------------------------------------
+# Which weight is which entry of W1 and W2 (row: the unit it leaves, column: the unit it
+# feeds). two_two_two_matrices builds the matrices from these tables and
+# two_two_two_gradients names dW1 and dW2 by them.
+_TWO_TWO_TWO_W1 = (("w1", "w3"), ("w2", "w4"))
+_TWO_TWO_TWO_W2 = (("w5", "w7"), ("w6", "w8"))
+
+
 def two_two_two_matrices(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str, np.ndarray]:
     """The 2-2-2 network in matrix form (rows are samples), for dense layers and frameworks.
 
@@ -99,9 +106,9 @@ def two_two_two_matrices(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str,
     p = _params(params, TWO_TWO_TWO, "two_two_two_matrices")
     return {
         "x": np.array([[p["i1"], p["i2"]]]),
-        "W1": np.array([[p["w1"], p["w3"]], [p["w2"], p["w4"]]]),
+        "W1": _matrix(_TWO_TWO_TWO_W1, p),
         "b1": np.array([p["b1"], p["b1"]]),
-        "W2": np.array([[p["w5"], p["w7"]], [p["w6"], p["w8"]]]),
+        "W2": _matrix(_TWO_TWO_TWO_W2, p),
         "b2": np.array([p["b2"], p["b2"]]),
         "t": np.array([[p["target_o1"], p["target_o2"]]]),
     }
@@ -117,7 +124,7 @@ def two_two_two_forward(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str, 
     Returns
     -------
     dict of str to float
-        ``net_h1, out_h1, net_h2, out_h2, net_o1, out_o1, net_o2, out_o2, E_o1, E_o2,
+        ``net_h1, net_h2, out_h1, out_h2, net_o1, net_o2, out_o1, out_o2, E_o1, E_o2,
         E_total``.
 
     Notes
@@ -138,16 +145,15 @@ def two_two_two_forward(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str, 
     out_o = _sigmoid(net_o)
     errors = 0.5 * (m["t"][0] - out_o) ** 2
     return {
-        "net_h1": float(net_h[0]),
-        "out_h1": float(out_h[0]),
-        "net_h2": float(net_h[1]),
-        "out_h2": float(out_h[1]),
-        "net_o1": float(net_o[0]),
-        "out_o1": float(out_o[0]),
-        "net_o2": float(net_o[1]),
-        "out_o2": float(out_o[1]),
-        "E_o1": float(errors[0]),
-        "E_o2": float(errors[1]),
+        **_by_unit(
+            {
+                "net_h{0}": net_h,
+                "out_h{0}": out_h,
+                "net_o{0}": net_o,
+                "out_o{0}": out_o,
+                "E_o{0}": errors,
+            }
+        ),
         "E_total": float(errors.sum()),
     }
 

@@ -32,9 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_nonnegative_int, check_positive_int
-from ._numerics import _activation, _params, _sigmoid, _softmax
-from .week03 import TWO_TWO_TWO, two_two_two_forward, two_two_two_matrices
+from .._validation import check_nonnegative_int, check_positive_int, check_positive_number
+from ._numerics import _activation, _by_name, _by_unit, _matrix, _params, _sigmoid, _softmax
+from .week03 import (
+    _TWO_TWO_TWO_W1,
+    _TWO_TWO_TWO_W2,
+    TWO_TWO_TWO,
+    two_two_two_forward,
+    two_two_two_matrices,
+)
 
 __all__ = [
     "MAZUR_TRAINING",
@@ -161,30 +167,21 @@ def two_two_two_gradients(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str
     delta_h = dE_dout_h * dout_dnet_h
     dW1 = np.outer(x, delta_h)
     return {
-        "w1": float(dW1[0, 0]),
-        "w2": float(dW1[1, 0]),
-        "w3": float(dW1[0, 1]),
-        "w4": float(dW1[1, 1]),
-        "w5": float(dW2[0, 0]),
-        "w6": float(dW2[1, 0]),
-        "w7": float(dW2[0, 1]),
-        "w8": float(dW2[1, 1]),
+        **_by_name(_TWO_TWO_TWO_W1, dW1),
+        **_by_name(_TWO_TWO_TWO_W2, dW2),
         "b1": float(delta_h.sum()),
         "b2": float(delta_o.sum()),
-        "dE/dout_o1": float(dE_dout_o[0]),
-        "dE/dout_o2": float(dE_dout_o[1]),
-        "dout_o1/dnet_o1": float(dout_dnet_o[0]),
-        "dout_o2/dnet_o2": float(dout_dnet_o[1]),
-        "delta_o1": float(delta_o[0]),
-        "delta_o2": float(delta_o[1]),
-        "dE_o1/dout_h1": float(per_output[0, 0]),
-        "dE_o2/dout_h1": float(per_output[0, 1]),
-        "dE/dout_h1": float(dE_dout_h[0]),
-        "dE/dout_h2": float(dE_dout_h[1]),
-        "dout_h1/dnet_h1": float(dout_dnet_h[0]),
-        "dout_h2/dnet_h2": float(dout_dnet_h[1]),
-        "delta_h1": float(delta_h[0]),
-        "delta_h2": float(delta_h[1]),
+        **_by_unit(
+            {
+                "dE/dout_o{0}": dE_dout_o,
+                "dout_o{0}/dnet_o{0}": dout_dnet_o,
+                "delta_o{0}": delta_o,
+                "dE_o{0}/dout_h1": per_output[0],  # row h1 of [h, o]: each output's share
+                "dE/dout_h{0}": dE_dout_h,
+                "dout_h{0}/dnet_h{0}": dout_dnet_h,
+                "delta_h{0}": delta_h,
+            }
+        ),
     }
 
 
@@ -402,6 +399,13 @@ def two_two_two_graph(params: Mapping[str, float] = TWO_TWO_TWO) -> dict[str, An
 # ------------------------------------------------------------------------------------------
 # The softmax / cross-entropy exercise
 # ------------------------------------------------------------------------------------------
+# Which weight is which entry of W1 and W2, as SOFTMAX_EXERCISE's docstring wires them (row: the
+# unit it leaves, column: the unit it feeds); softmax_exercise_matrices builds the matrices
+# from these tables and softmax_exercise_gradients names dW1 and dW2 by them.
+_SOFTMAX_EXERCISE_W1 = (("w1", "w2"), ("w3", "w4"))
+_SOFTMAX_EXERCISE_W2 = (("w5", "w6", "w7"), ("w8", "w9", "w10"))
+
+
 def softmax_exercise_matrices(
     params: Mapping[str, Any] = SOFTMAX_EXERCISE,
 ) -> dict[str, np.ndarray]:
@@ -423,9 +427,9 @@ def softmax_exercise_matrices(
         )
     return {
         "x": np.array([[p["x1"], p["x2"]]]),
-        "W1": np.array([[p["w1"], p["w2"]], [p["w3"], p["w4"]]]),
+        "W1": _matrix(_SOFTMAX_EXERCISE_W1, p),
         "b1": np.array([p["b1"], p["b2"]]),
-        "W2": np.array([[p["w5"], p["w6"], p["w7"]], [p["w8"], p["w9"], p["w10"]]]),
+        "W2": _matrix(_SOFTMAX_EXERCISE_W2, p),
         "b2": np.array([p["b3"], p["b4"], p["b5"]]),
         "y": np.array([int(p["target_class"])], dtype=np.int64),
         "t": t,
@@ -511,9 +515,8 @@ def softmax_exercise_gradients(
     dnet_h = dh * dg(f["net_h"], f["h"])
     dW1 = np.outer(m["x"][0], dnet_h)
     grads: dict[str, Any] = {
-        "w1": dW1[0, 0], "w2": dW1[0, 1], "w3": dW1[1, 0], "w4": dW1[1, 1],
-        "w5": dW2[0, 0], "w6": dW2[0, 1], "w7": dW2[0, 2],
-        "w8": dW2[1, 0], "w9": dW2[1, 1], "w10": dW2[1, 2],
+        **_by_name(_SOFTMAX_EXERCISE_W1, dW1),
+        **_by_name(_SOFTMAX_EXERCISE_W2, dW2),
         "b1": dnet_h[0], "b2": dnet_h[1], "b3": dz[0], "b4": dz[1], "b5": dz[2],
     }  # fmt: skip
     grads = {k: float(v) + 0.0 for k, v in grads.items()}  # + 0.0 turns -0.0 into 0.0
@@ -541,8 +544,9 @@ def softmax_exercise_update(
         ``"w1"`` ... ``"w10"``, ``"b1"`` ... ``"b5"`` after ``theta - learning_rate * grad``.
     """
     p = _params(params, SOFTMAX_EXERCISE, "softmax_exercise_update")
-    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0):
-        raise ValueError(f"softmax_exercise_update: learning_rate must be > 0, got {learning_rate}")
+    learning_rate = check_positive_number(
+        learning_rate, name="learning_rate", func="softmax_exercise_update"
+    )
     grads = softmax_exercise_gradients(p, hidden_activation)
     names = [f"w{k}" for k in range(1, 11)] + [f"b{k}" for k in range(1, 6)]
     return {k: float(p[k]) - learning_rate * grads[k] for k in names}
