@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,3 +74,33 @@ def test_the_wheel_ships_every_file_of_the_package(tmp_path):
     }
     assert sources, "no package sources found"
     assert sources - shipped == set()
+
+
+@pytest.mark.parametrize(
+    ("stamp", "touch_after", "kept"),
+    [
+        (True, None, True),  # nothing changed since the last build
+        (True, "lapenna_labs/layers.py", False),
+        (True, "lapenna_labs/measurements/run.json", False),  # package data too
+        (False, None, False),  # a cache of unknown age (e.g. a build the tests started)
+    ],
+)
+def test_book_cache_dropped_when_the_package_may_have_changed(tmp_path, stamp, touch_after, kept):
+    """`make book-cache`: the cache keys on a chapter's own cells, not on lapenna_labs."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    for relative in ("lapenna_labs/layers.py", "lapenna_labs/measurements/run.json"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("")
+    cache = tmp_path / "_build" / ".jupyter_cache"
+    cache.mkdir(parents=True)
+    past = time.time() - 60
+    for path in tmp_path.rglob("*"):
+        os.utime(path, (past, past))
+    if stamp:
+        built = tmp_path / "_build" / ".package-executed"
+        built.touch()
+        os.utime(built, (past + 30, past + 30))  # after the sources, before any touch below
+    if touch_after:
+        (tmp_path / touch_after).touch()
+    subprocess.run(["make", "-s", "book-cache"], cwd=tmp_path, check=True, capture_output=True)
+    assert cache.exists() == kept
