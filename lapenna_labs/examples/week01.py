@@ -180,8 +180,11 @@ def cpu_and_wall_time(func: Callable[[], Any], *, repeats: int = 1) -> ProcessTi
 
     Examples
     --------
-    >>> t = cpu_and_wall_time(lambda: time.sleep(0.02))
-    >>> t.elapsed >= 0.02, t.user + t.system < t.elapsed
+    Sleeping costs wall time, not CPU time (the sleep is long against the 10 ms ticks, so
+    that a tick or two of the call's own work cannot tip the comparison):
+
+    >>> t = cpu_and_wall_time(lambda: time.sleep(0.2))
+    >>> t.elapsed >= 0.2, t.user + t.system < t.elapsed
     (True, True)
     """
     if not callable(func):
