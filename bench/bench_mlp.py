@@ -455,14 +455,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # a new random order every round, so no contestant always runs right after the same
         # other one; the target pair (lapenna, flat) runs back to back in a random order of
         # its own, so that each round gives one ratio of two epochs seconds apart
-        for bs in order_rng.permutation(args.batch_sizes):
+        for bs in map(int, order_rng.permutation(args.batch_sizes)):
             for name in _round_order(args.frameworks, order_rng):
-                trainer = trainers[(name, int(bs))]
-                seconds, loss, acc = timed_epoch(trainer, X, Y, int(bs))
-                times[(name, int(bs))].append(seconds)
+                trainer = trainers[(name, bs)]
+                seconds, loss, acc = timed_epoch(trainer, X, Y, bs)
+                times[(name, bs)].append(seconds)
                 if getattr(trainer, "inner_seconds", None) is not None:
-                    inner[(name, int(bs))].append(trainer.inner_seconds)
-                last[(name, int(bs))] = (loss, acc)
+                    inner[(name, bs)].append(trainer.inner_seconds)
+                last[(name, bs)] = (loss, acc)
         print(f"round {r + 1}/{args.repeats} done", file=sys.stderr, flush=True)
     load_after = _common.load()
 

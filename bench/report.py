@@ -142,7 +142,9 @@ def section_mlp(p: dict[str, Any]) -> str:
         "",
         _common.table(rows, header),
         "",
-        f"Median of {len(p['results'][0]['seconds'])} epochs per cell. {p['method']}.",
+        f"Median of {len(p['results'][0]['seconds'])} epochs per cell; the ratios in the table "
+        "are ratios of those medians (the target below uses the rounds' paired ratios instead). "
+        f"{p['method']}.",
         "",
     ]
     inside = [r for r in p["results"] if "seconds_inside_epoch_median" in r]
