@@ -445,8 +445,9 @@ def check(root: str | Path = REPOSITORY, course: Course | None = None) -> list[s
     each of its modules with a test file (``tests/test_<module>.py`` or ``test_<module>_*.py``).
     A planned week must have none of its chapter or lab yet. Every chapter
     (``book/week*.md``) and lab source (``autograder/notebooks/lab*.py``) on disk must be
-    declared, every public package module must be claimed by a written week or listed as a
-    support module, and the generated files must be up to date (``make sync``).
+    declared, every public package module must be claimed by a week or listed as a support
+    module (a planned week's modules may exist before its chapter, with their tests), and the
+    generated files must be up to date (``make sync``).
 
     Returns
     -------
@@ -479,6 +480,12 @@ def check(root: str | Path = REPOSITORY, course: Course | None = None) -> list[s
                 for p in own
                 if (root / p).exists()
             ]
+            # A planned week's modules may land before its chapter, but never without tests.
+            problems += [
+                f"week {week.number}: module {module} has no tests/test_{module}.py"
+                for module in week.modules
+                if module in on_disk and not _has_tests(tests, module)
+            ]
     declared_chapters = {w.chapter for w in course.weeks}
     for path in sorted((root / "book").glob("week*.md")):
         rel = path.relative_to(root).as_posix()
@@ -494,11 +501,9 @@ def check(root: str | Path = REPOSITORY, course: Course | None = None) -> list[s
         problems.append(
             f"the template lab autograder/notebooks/{course.template_lab}.py is missing"
         )
-    claimed = set(course.modules)
+    claimed = set(course.modules) | {m for week in course.weeks for m in week.modules}
     for module in sorted(on_disk - claimed):
-        problems.append(
-            f"lapenna_labs.{module} belongs to no written week and is no support module"
-        )
+        problems.append(f"lapenna_labs.{module} belongs to no week and is no support module")
     for module in course.support_modules:
         if module not in on_disk:
             problems.append(f"support module lapenna_labs.{module} is missing")

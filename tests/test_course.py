@@ -160,6 +160,12 @@ def test_a_consistent_fake_repository_has_no_problems(fake_repo):
     assert course.sync(fake_repo) == []  # nothing left to rewrite
 
 
+def test_a_planned_weeks_module_may_land_before_its_chapter_with_its_tests(fake_repo):
+    (fake_repo / "lapenna_labs/beta.py").write_text("\n", encoding="utf-8")
+    (fake_repo / "tests/test_beta.py").write_text("\n", encoding="utf-8")
+    assert course.check(fake_repo) == []
+
+
 def test_sync_writes_the_toc_and_the_readme_table(fake_repo):
     toc = yaml.safe_load((fake_repo / "_toc.yml").read_text(encoding="utf-8"))
     assert toc["parts"][1] == {
@@ -187,6 +193,7 @@ def test_sync_writes_the_toc_and_the_readme_table(fake_repo):
             lambda r: (r / "lapenna_labs/gamma.py").write_text(""),
             "lapenna_labs.gamma belongs to no",
         ),
+        (lambda r: (r / "lapenna_labs/beta.py").write_text(""), "module beta has no tests"),
         (lambda r: (r / "autograder/notebooks/lab00.py").unlink(), "the template lab"),
         (lambda r: (r / "book/errata.md").unlink(), "book/errata.md (in course.yml) is missing"),
         (lambda r: (r / "_toc.yml").write_text("format: jb-book\n"), "_toc.yml is out of date"),
