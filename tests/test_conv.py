@@ -79,3 +79,110 @@ def test_bad_dout_raises():
     out, cache = conv2d_forward(np.zeros((1, 3, 5, 5)), np.zeros((2, 3, 3, 3)), np.zeros(2))
     with pytest.raises(ValueError, match="dout has shape"):
         conv2d_backward(np.zeros((1, 2, 4, 4)), cache)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[-1] == 1])
+def test_conv2d_matches_tensorflow(case, rng, dtype, tol):
+    """TF takes NHWC input and (KH, KW, C, F) filters; grouped conv is not run on TF's CPU."""
+    import tensorflow as tf
+
+    from tests._frameworks import tf_value_and_grads
+
+    N, C, H, W, F, KH, KW, s, p, d, _ = case
+    s, p, d = (v if isinstance(v, tuple) else (v, v) for v in (s, p, d))
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, KH, KW)).astype(dtype)
+    out, cache = conv2d_forward(x, w, None, s, p, d)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    xp = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
+    if max(s) > 1 and max(d) > 1:
+        pytest.skip("tf.nn.conv2d rejects stride > 1 together with dilation > 1")
+    ref, (gxp, gw) = tf_value_and_grads(
+        lambda x, w: tf.nn.conv2d(x, w, strides=(1, *s, 1), padding="VALID", dilations=d),
+        [xp.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0)],
+        upstream=dout.transpose(0, 2, 3, 1),
+    )
+    np.testing.assert_allclose(out, ref.transpose(0, 3, 1, 2), **tol)
+    dx, dw, _ = conv2d_backward(dout, cache)
+    gx = gxp.transpose(0, 3, 1, 2)[:, :, p[0] : p[0] + H, p[1] : p[1] + W]
+    np.testing.assert_allclose(dx, gx, **tol)
+    np.testing.assert_allclose(dw, gw.transpose(3, 2, 0, 1), **tol)
+
+
+@pytest.mark.parametrize("H", [7, 8])
+def test_tf_same_padding_is_asymmetric_at_stride_2(H, rng):
+    """TF's SAME pads pad_total = max((ceil(H/s)-1)s + K - H, 0), the extra one at the bottom."""
+    import tensorflow as tf
+
+    K, s = 4, 2
+    x = rng.standard_normal((1, 2, H, H))
+    w = rng.standard_normal((3, 2, K, K))
+    ref = tf.nn.conv2d(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), s, "SAME").numpy()
+    total = max((-(-H // s) - 1) * s + K - H, 0)
+    top = total // 2
+    assert total == (3 if H == 7 else 2)
+    xp = np.pad(x, ((0, 0), (0, 0), (top, total - top), (top, total - top)))
+    out, _ = conv2d_forward(xp, w, None, stride=s)
+    np.testing.assert_allclose(out, ref.transpose(0, 3, 1, 2), rtol=1e-10, atol=1e-12)
+    sym, _ = conv2d_forward(x, w, None, stride=s, padding=top)
+    # an odd total (H = 7) puts the extra row at the bottom: symmetric padding differs
+    assert np.allclose(sym, out) == (total % 2 == 0)
+
+
+def test_backward_of_strided_conv_is_transposed_conv(rng):
+    import torch
+    import torch.nn.functional as F_
+
+    s, p = 2, 1
+    x = rng.standard_normal((2, 3, 8, 9))
+    w = rng.standard_normal((4, 3, 3, 3))
+    out, cache = conv2d_forward(x, w, None, stride=s, padding=p)
+    dout = rng.standard_normal(out.shape)
+    dx, _, _ = conv2d_backward(dout, cache)
+    op = tuple(x.shape[k + 2] - ((out.shape[k + 2] - 1) * s - 2 * p + 3) for k in range(2))
+    ref = F_.conv_transpose2d(
+        torch.tensor(dout), torch.tensor(w), stride=s, padding=p, output_padding=op
+    )
+    np.testing.assert_allclose(dx, ref.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_dx_is_full_convolution_with_rotated_kernel(rng):
+    x = rng.standard_normal((2, 3, 6, 7))
+    w = rng.standard_normal((4, 3, 3, 2))
+    out, cache = conv2d_forward(x, w, None)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, _ = conv2d_backward(dout, cache)
+    w_rot = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # flipped, in/out channels swapped
+    full, _ = conv2d_forward(dout, w_rot, None, padding=(2, 1))
+    np.testing.assert_allclose(dx, full, rtol=1e-10, atol=1e-12)
+    # dW is the cross-correlation of x with dY: x's channels as the batch, dY as filters
+    corr, _ = conv2d_forward(x.transpose(1, 0, 2, 3), dout.transpose(1, 0, 2, 3), None)
+    np.testing.assert_allclose(dw, corr.transpose(1, 0, 2, 3), rtol=1e-10, atol=1e-12)
+
+
+def test_col2im_is_adjoint_of_im2col(rng):
+    from lapenna_labs.conv.im2col import col2im, im2col
+
+    x = rng.standard_normal((2, 3, 7, 6))
+    args = ((3, 2), (2, 1), (1, 2), (1, 2))
+    cols = im2col(x, *args)
+    c = rng.standard_normal(cols.shape)
+    assert np.isclose(np.sum(cols * c), np.sum(x * col2im(c, x.shape, *args)))
+
+
+def test_finite_differences_tiny_case(rng):
+    from lapenna_labs.gradcheck import numerical_gradient
+
+    x = rng.standard_normal((1, 2, 4, 4))
+    w = rng.standard_normal((2, 1, 2, 2))
+    b = rng.standard_normal(2)
+    out, cache = conv2d_forward(x, w, b, stride=2, padding=1, groups=2)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+
+    def loss(x_, w_, b_):
+        return float(np.sum(conv2d_forward(x_, w_, b_, stride=2, padding=1, groups=2)[0] * dout))
+
+    np.testing.assert_allclose(dx, numerical_gradient(lambda v: loss(v, w, b), x), atol=1e-7)
+    np.testing.assert_allclose(dw, numerical_gradient(lambda v: loss(x, v, b), w), atol=1e-7)
+    np.testing.assert_allclose(db, numerical_gradient(lambda v: loss(x, w, v), b), atol=1e-7)
