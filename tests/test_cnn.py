@@ -8,6 +8,7 @@ import pytest
 
 from lapenna_labs.cnn import CNN
 from lapenna_labs.gradcheck import numerical_gradient
+from lapenna_labs.optim import get_optimizer
 
 pytestmark = pytest.mark.lab7
 
@@ -166,11 +167,12 @@ def test_trains_on_offline_mnist(mnist):
     xt, yt, xv, yv = mnist
     assert xt.shape == (4000, 1, 28, 28) and xv.shape == (1000, 1, 28, 28)
     net = CNN(seed=0)
-    net.fit(xt, yt, epochs=EPOCHS, batch_size=32, optimizer="adam", progress=False, seed=0)
+    adam = get_optimizer("adam", lr=2e-3)
+    net.fit(xt, yt, epochs=EPOCHS, batch_size=64, optimizer=adam, progress=False, seed=0)
     assert net.evaluate(xv, yv) >= MIN_ACCURACY
 
 
-# Measured: 0.968 held-out after 4 epochs (about 14 s here, with other jobs running); 0.97
-# was not reached in that time (5 epochs: 0.961), so the bound keeps a margin below 0.968.
-EPOCHS = 4
-MIN_ACCURACY = 0.95
+# Measured on this 2-core machine: held-out accuracy 0.929, 0.950, 0.953, 0.973, 0.971, 0.975
+# after epochs 1-6 (Adam, lr 2e-3, batch 64), about 2 s an epoch when the machine is not shared.
+EPOCHS = 6
+MIN_ACCURACY = 0.97
