@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lapenna_labs.conv.im2col import conv2d_backward, conv2d_forward
 from tests._frameworks import torch_value_and_grads
@@ -187,3 +189,66 @@ def test_finite_differences_tiny_case(rng):
     np.testing.assert_allclose(dx, numerical_gradient(lambda v: loss(v, w, b), x), atol=1e-7)
     np.testing.assert_allclose(dw, numerical_gradient(lambda v: loss(x, v, b), w), atol=1e-7)
     np.testing.assert_allclose(db, numerical_gradient(lambda v: loss(x, w, v), b), atol=1e-7)
+
+
+def test_nchw_fed_to_tf_without_transposing_is_wrong(rng):
+    """tf.nn.conv2d's default is NHWC: an NCHW array is read as H=C, W=H, C=W."""
+    import tensorflow as tf
+
+    x = rng.standard_normal((1, 3, 6, 6))
+    w = rng.standard_normal((2, 3, 3, 3))
+    out, _ = conv2d_forward(x, w, None)
+    # No error: TF reads 6 "channels" against 3-channel filters as a 2-group convolution
+    wrong = tf.nn.conv2d(x, w.transpose(2, 3, 1, 0), 1, "VALID").numpy()
+    assert wrong.shape == (1, 1, 4, 2) != out.shape
+    right = tf.nn.conv2d(x.transpose(0, 2, 3, 1), w.transpose(2, 3, 1, 0), 1, "VALID").numpy()
+    np.testing.assert_allclose(right.transpose(0, 3, 1, 2), out, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("K", [3, 4])
+def test_torch_padding_same(K, rng):
+    """torch's padding='same' (stride 1): (K-1)//2 on top/left, the rest at bottom/right."""
+    import torch
+    import torch.nn.functional as F_
+
+    x = rng.standard_normal((1, 2, 6, 5))
+    w = rng.standard_normal((3, 2, K, K))
+    ref = F_.conv2d(torch.tensor(x), torch.tensor(w), padding="same").numpy()
+    lo, hi = (K - 1) // 2, K - 1 - (K - 1) // 2
+    if K % 2:
+        out, _ = conv2d_forward(x, w, None, padding=(K - 1) // 2)
+    else:
+        out, _ = conv2d_forward(np.pad(x, ((0, 0), (0, 0), (lo, hi), (lo, hi))), w, None)
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(1, 2),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(3, 8),
+    st.integers(3, 8),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.integers(0, 1),
+    st.integers(0, 2**31 - 1),
+)
+def test_hypothesis_random_shapes_vs_torch(N, Cg, G, H, W, KH, KW, s, p, seed):
+    import torch.nn.functional as F_
+
+    r = np.random.default_rng(seed)
+    C, F = Cg * G, 2 * G
+    x = r.standard_normal((N, C, H, W))
+    w = r.standard_normal((F, Cg, KH, KW))
+    b = r.standard_normal(F)
+    out, cache = conv2d_forward(x, w, b, s, p, 1, G)
+    dout = r.standard_normal(out.shape)
+    ref, grads = torch_value_and_grads(
+        lambda x, w, b: F_.conv2d(x, w, b, stride=s, padding=p, groups=G), [x, w, b], dout
+    )
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+    for got, want in zip(conv2d_backward(dout, cache), grads, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
