@@ -89,11 +89,12 @@ grade-demo: $(STAMP)
 	$(BIN)/python autograder/grade.py --demo --cell-timeout 20 --jobs $(JOBS)
 
 # ---- benchmarks ----
-.PHONY: bench bench-mlp bench-timing bench-gpu bench-book bench-grading bench-all
+.PHONY: bench bench-mlp bench-timing bench-conv bench-gpu bench-book bench-grading bench-all
 
 ## bench: the CPU benchmarks (MLP seconds/epoch vs NumPy/PyTorch/Keras; GEMM timing vs
-## torch.utils.benchmark, and vs CUDA events where a GPU is visible) -> bench/results/*.json
-bench: bench-mlp bench-timing
+## torch.utils.benchmark, and vs CUDA events where a GPU is visible; conv loops vs im2col vs
+## PyTorch) -> bench/results/*.json
+bench: bench-mlp bench-timing bench-conv
 
 bench-mlp: $(STAMP)
 	$(BIN)/python bench/bench_mlp.py
@@ -101,6 +102,10 @@ bench-mlp: $(STAMP)
 
 bench-timing: $(STAMP)
 	$(BIN)/python bench/bench_timing.py
+	$(BIN)/python bench/report.py
+
+bench-conv: $(STAMP)
+	$(BIN)/python bench/bench_conv.py
 	$(BIN)/python bench/report.py
 
 ## bench-gpu: on a machine with a CUDA GPU (and a CUDA build of torch in .venv), the GPU tests,
@@ -122,5 +127,5 @@ bench-grading: $(STAMP)
 	$(BIN)/python bench/bench_grading.py
 	$(BIN)/python bench/report.py
 
-## bench-all: all four; bench/README.md is regenerated from bench/results/*.json after each
+## bench-all: all five; bench/README.md is regenerated from bench/results/*.json after each
 bench-all: bench bench-book bench-grading

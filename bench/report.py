@@ -16,6 +16,7 @@ from typing import Any
 
 import _common
 import bench_book
+import bench_conv
 import bench_timing
 
 from lapenna_labs import measurements
@@ -38,6 +39,13 @@ SCRIPTS = [
         "about 3 min",
     ),
     (
+        "`bench/bench_conv.py`",
+        "How fast is im2col + GEMM against the explicit loops and PyTorch (oneDNN), and how "
+        "much of its time is the GEMM?",
+        "`make bench-conv` (in `make bench`)",
+        "about 2 min",
+    ),
+    (
         "`bench/bench_book.py`",
         "How long does the book take to build, cold and cached?",
         "`make bench-book`",
@@ -55,14 +63,14 @@ SCRIPTS = [
 INTRO = """\
 # Benchmarks
 
-Four questions a user of this course may ask, each answered by a script that prints a table and
+Five questions a user of this course may ask, each answered by a script that prints a table and
 writes its figures, the machine and the command that reproduces them to `bench/results/*.json`.
 This page is generated from those files by `bench/report.py` (do not edit the tables by hand).
 
 {scripts}
 
-`make bench` runs the first two (CPU only; the GPU part of the timing benchmark runs by
-itself where PyTorch sees CUDA), `make bench-all` all four; each script takes `--help`.
+`make bench` runs the first three (CPU only; the GPU part of the timing benchmark runs by
+itself where PyTorch sees CUDA), `make bench-all` all five; each script takes `--help`.
 On a machine with a CUDA GPU, `make bench-gpu` runs the GPU tests (`pytest -m gpu`) and
 then the timing benchmark's GPU part alone, into `bench/results/timing_gpu.json`, which
 this page shows beside the CPU figures.
@@ -306,6 +314,36 @@ def gpu_timing_text(p: dict[str, Any]) -> list[str]:
     ]
 
 
+def section_conv(p: dict[str, Any]) -> str:
+    met = {
+        name: ", ".join(f"{k.replace('_', ' ')}: {'met' if v else 'NOT met'}" for k, v in t.items())
+        for name, t in p["targets"].items()
+    }
+    return "\n".join(
+        [
+            "## 5. Convolution: forward plus backward",
+            "",
+            f"Batch {p['batch']}, {p['dtype']}, {p['threads']} thread(s) for NumPy's BLAS and "
+            f"torch. This machine's SGEMM rate in the same run (NumPy, N = 1024): "
+            f"{p['sgemm_gflops_n1024']:.1f} GFLOP/s.",
+            "",
+            _common.table(bench_conv.rows(p), bench_conv.HEADER),
+            "",
+            f"Seconds: medians of {p['repeats']} rounds (each contestant once per round, in a "
+            "new random order). The ratios are medians of the rounds' paired ratios. "
+            f"The loops ran on {p['naive_samples']} image(s) and were scaled to the batch. "
+            "GEMM: the three products of im2col's forward and backward, timed alone on the "
+            "same shapes.",
+            "",
+            *(f"- {name}: {text}" for name, text in met.items()),
+            "",
+            machine_line(p),
+            "",
+            f"Command: `{p['command']}`",
+        ]
+    )
+
+
 def section_book(p: dict[str, Any]) -> str:
     text = [
         "## 3. Book build",
@@ -385,6 +423,7 @@ def render(results: Path = _common.RESULTS) -> str:
         ("timing", section_timing),
         ("book", section_book),
         ("grading", section_grading),
+        ("conv", section_conv),
     ):
         payload = load(name, results)
         if payload is None:

@@ -357,3 +357,31 @@ def test_bench_grading_one_copy_of_each_demo(tmp_path):
     comparison = payload["comparison"]
     assert comparison["identical_scores"] == (not comparison["differences"])
     assert comparison["speedup"] == pytest.approx(serial["seconds"] / parallel["seconds"])
+
+
+@pytest.mark.lab5
+def test_bench_conv_runs_and_writes_json(tmp_path):
+    out = tmp_path / "conv.json"
+    result = run_script(
+        "bench_conv.py", "--batch", "2", "--repeats", "2", "--naive-samples", "1",
+        "--layers", "lenet_conv2", "--out", str(out),
+    )  # fmt: skip
+    assert "im2col / torch" in result.stdout
+    payload = read_strict_json(out)
+    check_common(payload, "conv", "bench_conv.py")
+    layer = payload["layers"]["lenet_conv2"]
+    # LeNet's second conv on 14x14x6 at batch 2: 10x10 outputs, 6*5*5 weights per filter.
+    assert layer["gemm_shape_M_K_F"] == [2 * 10 * 10, 150, 16]
+    s = layer["seconds_per_call"]
+    assert all(len(s[k]) == 2 for k in ("naive", "im2col", "torch", "gemm"))
+    paired = [a / t for a, t in zip(s["im2col"], s["torch"], strict=True)]
+    assert layer["im2col_over_torch"] == pytest.approx(float(np.median(paired)))
+    assert 0 < layer["gemm_share_of_im2col"]
+    assert set(payload["targets"]["lenet_conv2"]) == {
+        "im2col_within_3x_of_torch",
+        "im2col_at_least_100x_faster_than_naive",
+    }
+    readme = tmp_path / "README.md"
+    run_script("report.py", "--results", str(tmp_path), "--readme", str(readme))
+    assert "## 5. Convolution: forward plus backward" in readme.read_text()
+    assert payload["command"] in readme.read_text()
