@@ -184,7 +184,14 @@ ARCHITECTURES = {
 
 
 def architecture(name: str) -> Architecture:
-    """The named network's counts; ValueError on an unknown name."""
+    """The named network's counts (a key of `ARCHITECTURES`); ValueError on an unknown name.
+
+    Examples
+    --------
+    >>> a = architecture("resnet50")
+    >>> a.total_params, round(a.total_macs / 1e9, 2)
+    (25557032, 4.09)
+    """
     if name not in ARCHITECTURES:
         raise ValueError(f"architecture: unknown name {name!r}; known: {sorted(ARCHITECTURES)}")
     return ARCHITECTURES[name]()

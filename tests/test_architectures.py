@@ -105,3 +105,19 @@ def test_table_and_errors():
     assert set(ARCHITECTURES) == {"lenet5", "alexnet", "vgg16", "resnet18", "resnet50"}
     with pytest.raises(ValueError, match="unknown name"):
         architecture("resnet152")
+
+
+def test_keras_vgg16_and_resnet50_params():
+    keras = pytest.importorskip("keras")
+    assert keras.applications.VGG16(weights=None).count_params() == vgg_params()
+    # Keras's ResNet50 (25,636,712) gives every conv a bias (torchvision's have none), and its
+    # count_params includes BN's moving mean and variance (buffers in PyTorch): every conv is
+    # followed by a BN of as many channels, so Keras = ours + 3 * (conv output channels).
+    r50 = architecture("resnet50")
+    conv_biases = sum(r.out_shape[0] for r in r50.layers if r.kind == "conv")
+    assert keras.applications.ResNet50(weights=None).count_params() == 25_636_712
+    assert r50.total_params + 3 * conv_biases == 25_636_712
+
+
+def vgg_params():
+    return architecture("vgg16").total_params
