@@ -101,6 +101,7 @@ def make_layer(spec: dict[str, int], batch: int, rng):
 def contestants(spec: dict[str, int], x, w, b, dout, naive_samples: int):
     """Each contestant as a zero-argument callable doing one forward and one backward."""
     import torch
+
     from lapenna_labs.conv.im2col import conv2d_backward, conv2d_forward
     from lapenna_labs.conv.naive import conv2d_backward_naive, conv2d_forward_naive
 

@@ -18,6 +18,11 @@ optim        SGD, momentum, Nesterov, Adam, Nadam
 schedules    learning-rate schedules: step, exponential and cosine decay
 gradcheck    central-difference gradients and relative errors
 blas         flop/byte counts, peak figures, correct CPU/GPU timing, blocked matmul
+conv         convolution and pooling on NCHW batches: the loops, im2col and one GEMM, the counts,
+             the Toeplitz, FFT and Winograd alternatives
+norm         batch normalization (dense and spatial, running statistics) and layer normalization
+cnn          a LeNet-5-style CNN on the conv, pool and dense layers, trained by ``training.fit``
+architectures  per-layer parameters, multiply-adds and GEMM shapes of LeNet-5 to ResNet-50
 plots        GFLOP/s curves, the roofline, training curves, computational graphs
 data         MNIST loading (online, cached, or offline subset), one-hot, mini-batches
 examples     the lecture slides' worked examples as data, and the slides' errata

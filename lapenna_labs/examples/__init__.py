@@ -27,6 +27,9 @@ week04    the 2-2-2 network's backward pass, update and training, the slides' co
           included) and graph; the softmax exercise (:data:`SOFTMAX_EXERCISE`); Adam; the
           Keras examples, and the MNIST one run as written; the TensorFlow 1 steps in
           TensorFlow 2; the last NumPy program; "Composite Differentiation"
+week05    a convolution by hand (:data:`HAND_INPUT`, :data:`HAND_KERNEL`,
+          :func:`conv_by_hand`: every window, product and sum) and the receptive field of a
+          stack of layers (:func:`receptive_field`)
 errata    :data:`SLIDE_ERRATA` (each :class:`Erratum` with the function that proves the right
           value and a ``recompute`` that says it), :data:`SLIDE_TYPOS`, :func:`erratum`;
           :func:`axpby_flops` (:func:`lapenna_labs.blas.axpby_flops`, which an erratum is about)
@@ -121,20 +124,24 @@ from .week04 import (
     two_two_two_training,
     two_two_two_update,
 )
+from .week05 import HAND_BIAS, HAND_INPUT, HAND_KERNEL, conv_by_hand, receptive_field
 
 __all__ = [
     "CCE_BATCH_PREDICTIONS",
     "CCE_BATCH_SLIDE_LOSSES",
     "CCE_BATCH_TARGETS",
+    "HAND_BIAS",
+    "HAND_INPUT",
+    "HAND_KERNEL",
     "HPCG_RESULTS",
     "LAB2_PROBLEM4_GPU_CODE",
     "MAZUR_TRAINING",
     "SINGLE_NEURON",
-    "SLIDE_ERRATA",
-    "SLIDE_TIMINGS",
-    "SLIDE_TF1_TRAINING_STEPS",
-    "SLIDE_TYPOS",
     "SLIDES_TRANSCRIPTION",
+    "SLIDE_ERRATA",
+    "SLIDE_TF1_TRAINING_STEPS",
+    "SLIDE_TIMINGS",
+    "SLIDE_TYPOS",
     "SOFTMAX_EXERCISE",
     "TF2_TRAINING_STEP",
     "TOP500_EDITION",
@@ -151,6 +158,7 @@ __all__ = [
     "best_block_size",
     "blocked_matmul_traffic",
     "cce_batch_table_losses",
+    "conv_by_hand",
     "cpu_and_wall_time",
     "erratum",
     "forward_graph_z",
@@ -159,6 +167,7 @@ __all__ = [
     "keras_steps_per_epoch",
     "logistic_mlp_gradients",
     "p100_fp64_peak_gflops",
+    "receptive_field",
     "single_neuron",
     "slide_adam_steps",
     "slide_keras_mnist_fit",
