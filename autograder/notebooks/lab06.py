@@ -319,7 +319,31 @@ for stride, padding in [(1, 1), (2, 0), (2, 1), (3, 2)]:
         name=f"conv2d_backward, stride {stride}, padding {padding} (dx, dw, db)",
     )
 passed("conv2d_backward (stride and padding)")
+
+
 ### BEGIN HIDDEN TESTS
+# (the same as Part 1a's: each test cell defines what it uses, so that this one is graded
+# even when Part 1a's visible checks stop before its hidden tests)
+def upstream_and_conv_cache(rng, case, dtype):
+    (n, c, h, wd, f, kh, kw), stride, padding = case
+    x = rng.standard_normal((n, c, h, wd)).astype(dtype)
+    w = rng.standard_normal((f, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    dout = rng.standard_normal((n, f, oh, ow)).astype(dtype)
+    return dout, (x, w, b, stride, padding)
+
+
+CONV_BLOCK = (
+    ref.conv2d_backward,
+    ref.conv2d_backward_naive,
+    ref.conv2d_forward,
+    ref.conv2d_forward_naive,
+    ref.col2im,
+    ref.im2col,
+    "lapenna_labs",
+    *OTHER_LIBRARIES,
+)
 check_against_reference(
     conv2d_backward,
     reference_conv_backward,
@@ -768,7 +792,30 @@ check_close(
     },
 )
 passed("max_pool2d_backward (ties and overlapping windows)")
+
+
 ### BEGIN HIDDEN TESTS
+# (the same as Part 2a's: each test cell defines what it uses, so that this one is graded
+# even when Part 2a's visible checks stop before its hidden tests)
+def upstream_and_pool_cache(rng, case, dtype):
+    shape, kernel_size, stride, levels = case
+    if levels:  # a few integer levels: many ties
+        x = rng.integers(0, levels, size=shape).astype(dtype)
+    else:
+        x = rng.standard_normal(shape).astype(dtype)
+    oh = (shape[2] - kernel_size) // stride + 1
+    ow = (shape[3] - kernel_size) // stride + 1
+    dout = rng.standard_normal((*shape[:2], oh, ow)).astype(dtype)
+    return dout, (x, kernel_size, stride)
+
+
+POOL_BLOCK = (
+    ref.max_pool2d_backward,
+    ref.max_pool2d_forward,
+    ref.avg_pool2d_backward,
+    "lapenna_labs",
+    *OTHER_LIBRARIES,
+)
 check_against_reference(
     max_pool2d_backward,
     reference_max_pool_backward,
@@ -789,7 +836,304 @@ check_against_reference(
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part3_intro", "locked": true, "schema_version": 3, "solution": false}
 # ## Part 3: the worked example's gradients (2 points)
 #
-# PART3_PLACEHOLDER
+# The smallest network with every kind of layer of a CNN: one 5x5 image, a convolution with two
+# 2x2 filters, a ReLU, a 2x2 max pool, a flatten, a dense layer to three classes and the
+# softmax cross-entropy,
+#
+# $$x\ (1, 1, 5, 5) \xrightarrow{\text{conv } w, b} z\ (1, 2, 4, 4)
+#   \xrightarrow{\text{relu}} a \xrightarrow{\text{pool } 2} p\ (1, 2, 2, 2)
+#   \xrightarrow{\text{flatten}} f\ (1, 8) \xrightarrow{f V + c} \text{logits}\ (1, 3)
+#   \xrightarrow{} L = -\log \operatorname{softmax}(\text{logits})_y .$$
+#
+# Its numbers are in the dict `example` below (keys `"x"`, `"w"`, `"b"`, `"V"`, `"c"` and
+# `"labels"`, an int array of shape `(N,)`). The forward pass and the dense layer's and the
+# loss's backward passes are given (lab 4's answers). Backpropagate from the loss to the input,
+# one layer at a time, each backward function taking the gradient of the layer after it:
+#
+# 1. `softmax_cross_entropy` gives the loss and `dlogits`; `dense_backward` gives `df`, `dV`, `dc`;
+# 2. the flatten's backward is a reshape of `df` to the pool output's shape (C order, as
+#    `flatten` is);
+# 3. **your** `max_pool2d_backward` gives `da`;
+# 4. the ReLU's backward is the mask `dz = da * (z > 0)`;
+# 5. **your** `conv2d_backward` gives `dx`, `dw`, `db`.
+#
+# Write `worked_example_gradients(example)` returning a dict with the loss (a float) and the
+# gradients `"dx"`, `"dw"`, `"db"`, `"dV"`, `"dc"`, each shaped like its parameter. It must work
+# for any number of images N and any sizes that fit together (the hidden checks draw fresh
+# networks). Part 3a checks the loss and the dense layer's gradients (1 point), Part 3b the
+# convolution's (1 point).
+#
+# **Library calls.** Allowed: NumPy, the given functions (`conv2d_forward`,
+# `max_pool2d_forward`, `worked_example_forward`, `dense_backward`, `softmax_cross_entropy`)
+# and your `conv2d_backward` and `max_pool2d_backward`. Blocked while graded: `lapenna_labs`
+# (its layers, losses, `cnn.CNN` and the worked example's gradients) and the other libraries
+# (PyTorch's and TensorFlow's autograd...).
+
+# %% nbgrader={"grade": false, "grade_id": "worked_example_setup", "locked": true, "schema_version": 3, "solution": false}
+example = {
+    "x": np.array(
+        [
+            [1.0, 2.0, 0.0, 1.0, 3.0],
+            [0.0, 1.0, 3.0, 2.0, 1.0],
+            [2.0, 0.0, 1.0, 0.0, 2.0],
+            [1.0, 3.0, 2.0, 1.0, 0.0],
+            [0.0, 1.0, 0.0, 2.0, 1.0],
+        ]
+    ).reshape(1, 1, 5, 5),
+    "w": np.array([[[[1.0, -1.0], [0.5, 0.0]]], [[[0.0, 1.0], [-0.5, 0.0]]]]),
+    "b": np.array([-1.5, 0.0]),
+    "V": np.array(
+        [
+            [0.2, -0.1, 0.0],
+            [0.0, 0.3, -0.2],
+            [-0.1, 0.0, 0.1],
+            [0.3, 0.1, -0.3],
+            [0.1, -0.2, 0.2],
+            [-0.3, 0.0, 0.1],
+            [0.0, 0.2, -0.1],
+            [0.2, -0.3, 0.0],
+        ]
+    ),
+    "c": np.array([0.2, 0.0, -0.1]),
+    "labels": np.array([1]),
+}
+
+
+def dense_forward(x, W, b):
+    """out = x @ W + b for x (N, D), W (D, M), b (M,); returns (out, (x, W, b)) (lab 4)."""
+    return x @ W + b, (x, W, b)
+
+
+def dense_backward(dout, cache):
+    """Gradients (dx, dW, db) of dense_forward, given dout (N, M) (lab 4's answer)."""
+    x, W, _ = cache
+    return dout @ W.T, x.T @ dout, dout.sum(axis=0)
+
+
+def softmax_cross_entropy(logits, labels):
+    """Mean cross-entropy of softmax(logits) (N, K) for int labels (N,), and dlogits (lab 4)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    n = len(labels)
+    dlogits = np.exp(log_probs)
+    dlogits[np.arange(n), labels] -= 1
+    return float(-log_probs[np.arange(n), labels].mean()), dlogits / n
+
+
+def worked_example_forward(example):
+    """The forward pass: every intermediate (z, a, p, f, logits) and the caches."""
+    z, conv_cache = conv2d_forward(example["x"], example["w"], example["b"])
+    a = np.maximum(z, 0)
+    p, pool_cache = max_pool2d_forward(a, 2)
+    f = p.reshape(len(p), -1)
+    logits, dense_cache = dense_forward(f, example["V"], example["c"])
+    return {
+        "z": z,
+        "a": a,
+        "p": p,
+        "f": f,
+        "logits": logits,
+        "conv_cache": conv_cache,
+        "pool_cache": pool_cache,
+        "dense_cache": dense_cache,
+    }
+
+
+forward = worked_example_forward(example)
+print(
+    "logits",
+    forward["logits"],
+    " loss",
+    softmax_cross_entropy(forward["logits"], example["labels"])[0],
+)
+
+
+# %% nbgrader={"grade": false, "grade_id": "worked_example_gradients", "locked": false, "schema_version": 3, "solution": true}
+def worked_example_gradients(example):
+    """Loss and gradients dx, dw, db, dV, dc of the conv-relu-pool-dense example (a dict)."""
+    ### BEGIN SOLUTION
+    fwd = worked_example_forward(example)
+    loss, dlogits = softmax_cross_entropy(fwd["logits"], example["labels"])
+    df, dV, dc = dense_backward(dlogits, fwd["dense_cache"])
+    dp = df.reshape(fwd["p"].shape)
+    da = max_pool2d_backward(dp, fwd["pool_cache"])
+    dz = da * (fwd["z"] > 0)
+    dx, dw, db = conv2d_backward(dz, fwd["conv_cache"])
+    return {"loss": loss, "dx": dx, "dw": dw, "db": db, "dV": dV, "dc": dc}
+    ### END SOLUTION
+
+
+# %%
+grads_worked = worked_example_gradients(example)
+for key, value in grads_worked.items():
+    print(key, "=", value if key == "loss" else np.round(value, 4))
+
+# %% nbgrader={"grade": true, "grade_id": "test_worked_example_dense", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+# Part 3a: the worked example, the loss and the dense layer's gradients
+import numpy as np  # noqa: E402
+
+from lapenna_labs import conv as ref_conv  # noqa: E402
+from lapenna_labs import layers as ref_layers  # noqa: E402
+from lapenna_labs import losses as ref_losses  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+)
+
+
+def reference_worked_example(example, relu_mask=True):
+    """Every gradient of the example, from lapenna_labs' layers (independent of the lab's)."""
+    z, conv_cache = ref_conv.conv2d_forward(example["x"], example["w"], example["b"])
+    a = np.maximum(z, 0)
+    p, pool_cache = ref_conv.max_pool2d_forward(a, 2)
+    f, flat_cache = ref_conv.flatten_forward(p)
+    logits, dense_cache = ref_layers.dense_forward(f, example["V"], example["c"])
+    loss, dlogits = ref_losses.softmax_cross_entropy_with_grad(logits, example["labels"])
+    df, dV, dc = ref_layers.dense_backward(dlogits, dense_cache)
+    da = ref_conv.max_pool2d_backward(ref_conv.flatten_backward(df, flat_cache), pool_cache)
+    dx, dw, db = ref_conv.conv2d_backward(da * (z > 0) if relu_mask else da, conv_cache)
+    return {"loss": loss, "dx": dx, "dw": dw, "db": db, "dV": dV, "dc": dc}
+
+
+HEAD_KEYS = ("loss", "dV", "dc")
+got = worked_example_gradients(example)
+assert isinstance(got, dict), "worked_example_gradients must return a dict"
+missing = [k for k in ("loss", "dx", "dw", "db", "dV", "dc") if k not in got]
+assert not missing, f"worked_example_gradients: no key(s) {missing}"
+want = reference_worked_example(example)
+check_close(np.float64(got["loss"]), np.float64(want["loss"]), name="the example's loss")
+check_close(got["dc"], want["dc"], name="dc, the dense layer's bias")
+check_close(
+    got["dV"],
+    want["dV"],
+    name="dV, the dense layer's weights",
+    common_mistakes={"dlogits^T f, the transpose of dV = f^T dlogits": want["dV"].T},
+)
+passed("worked_example_gradients, the loss and the dense layer")
+
+
+### BEGIN HIDDEN TESTS
+def random_worked_example(rng, case, dtype):
+    n, c, size, filters, kernel, classes = case
+    pooled = (size - kernel + 1) // 2
+    return (
+        {
+            "x": rng.standard_normal((n, c, size, size)),
+            "w": rng.standard_normal((filters, c, kernel, kernel)),
+            "b": rng.standard_normal(filters),
+            "V": rng.standard_normal((filters * pooled * pooled, classes)),
+            "c": rng.standard_normal(classes),
+            "labels": rng.integers(0, classes, size=n),
+        },
+    )
+
+
+WORKED_CASES = [(1, 1, 5, 2, 2, 3), (2, 1, 6, 3, 3, 4), (3, 2, 7, 2, 2, 5)]
+WORKED_BLOCK = (
+    ref_conv.conv2d_backward,
+    ref_conv.max_pool2d_backward,
+    ref_layers.dense_backward,
+    ref_losses.softmax_cross_entropy_with_grad,
+    "lapenna_labs",
+    *OTHER_LIBRARIES,
+)
+check_against_reference(
+    worked_example_gradients,
+    lambda example: {key: reference_worked_example(example)[key] for key in HEAD_KEYS},
+    random_worked_example,
+    name="worked_example_gradients (hidden, a random network; N, C, size, F, K, classes)",
+    cases=WORKED_CASES,
+    dtypes=(None,),
+    view=lambda got: {key: got[key] for key in HEAD_KEYS},
+    block=WORKED_BLOCK,
+    graded_elsewhere=(conv2d_backward, max_pool2d_backward),
+    seed=620,
+)
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "test_worked_example_conv", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+# Part 3b: the worked example, the convolution's gradients
+import numpy as np  # noqa: E402
+
+from lapenna_labs import conv as ref_conv  # noqa: E402
+from lapenna_labs import layers as ref_layers  # noqa: E402
+from lapenna_labs import losses as ref_losses  # noqa: E402
+from lapenna_labs.grading import (  # noqa: E402
+    OTHER_LIBRARIES,
+    check_against_reference,
+    check_close,
+    passed,
+)
+
+
+def reference_worked_example(example, relu_mask=True):
+    """Every gradient of the example, from lapenna_labs' layers (independent of the lab's)."""
+    z, conv_cache = ref_conv.conv2d_forward(example["x"], example["w"], example["b"])
+    a = np.maximum(z, 0)
+    p, pool_cache = ref_conv.max_pool2d_forward(a, 2)
+    f, flat_cache = ref_conv.flatten_forward(p)
+    logits, dense_cache = ref_layers.dense_forward(f, example["V"], example["c"])
+    loss, dlogits = ref_losses.softmax_cross_entropy_with_grad(logits, example["labels"])
+    df, dV, dc = ref_layers.dense_backward(dlogits, dense_cache)
+    da = ref_conv.max_pool2d_backward(ref_conv.flatten_backward(df, flat_cache), pool_cache)
+    dx, dw, db = ref_conv.conv2d_backward(da * (z > 0) if relu_mask else da, conv_cache)
+    return {"loss": loss, "dx": dx, "dw": dw, "db": db, "dV": dV, "dc": dc}
+
+
+CONV_KEYS = ("dw", "db", "dx")
+got = worked_example_gradients(example)
+want = reference_worked_example(example)
+no_mask = reference_worked_example(example, relu_mask=False)
+for key, what in (("db", "the conv biases"), ("dw", "the filters"), ("dx", "the input")):
+    check_close(
+        got[key],
+        want[key],
+        name=f"{key}, {what}",
+        common_mistakes={
+            "the ReLU's backward is missing: mask the gradient with (z > 0)": no_mask[key]
+        },
+    )
+passed("worked_example_gradients, the convolution")
+
+
+### BEGIN HIDDEN TESTS
+def random_worked_example(rng, case, dtype):
+    n, c, size, filters, kernel, classes = case
+    pooled = (size - kernel + 1) // 2
+    return (
+        {
+            "x": rng.standard_normal((n, c, size, size)),
+            "w": rng.standard_normal((filters, c, kernel, kernel)),
+            "b": rng.standard_normal(filters),
+            "V": rng.standard_normal((filters * pooled * pooled, classes)),
+            "c": rng.standard_normal(classes),
+            "labels": rng.integers(0, classes, size=n),
+        },
+    )
+
+
+check_against_reference(
+    worked_example_gradients,
+    lambda example: {key: reference_worked_example(example)[key] for key in CONV_KEYS},
+    random_worked_example,
+    name="worked_example_gradients (hidden, a random network; N, C, size, F, K, classes)",
+    cases=[(1, 1, 5, 2, 2, 3), (2, 1, 6, 3, 3, 4), (3, 2, 7, 2, 2, 5)],
+    dtypes=(None,),
+    view=lambda got: {key: got[key] for key in CONV_KEYS},
+    block=(
+        ref_conv.conv2d_backward,
+        ref_conv.max_pool2d_backward,
+        ref_layers.dense_backward,
+        ref_losses.softmax_cross_entropy_with_grad,
+        "lapenna_labs",
+        *OTHER_LIBRARIES,
+    ),
+    graded_elsewhere=(conv2d_backward, max_pool2d_backward),
+    seed=621,
+)
+### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "part4_intro", "locked": true, "schema_version": 3, "solution": false}
 # ## Part 4: the backward pass of batch normalization (2 points)
@@ -1052,7 +1396,26 @@ check_close(
     },
 )
 passed("batchnorm_backward (NCHW)")
+
+
 ### BEGIN HIDDEN TESTS
+# (the same as Part 4a's: each test cell defines what it uses, so that this one is graded
+# even when Part 4a's visible checks stop before its hidden tests)
+def upstream_and_batchnorm_cache(rng, case, dtype):
+    shape, eps = case
+    x = (rng.uniform(-3, 3) + rng.uniform(0.5, 4) * rng.standard_normal(shape)).astype(dtype)
+    gamma = rng.uniform(-2.0, 2.0, size=shape[1]).astype(dtype)
+    dout = rng.standard_normal(shape).astype(dtype)
+    return dout, batchnorm_cache(x, gamma, eps)
+
+
+NORM_BLOCK = (
+    ref_norm.batchnorm_backward,
+    ref_norm.batchnorm_forward,
+    ref_norm.layernorm_backward,
+    "lapenna_labs",
+    *OTHER_LIBRARIES,
+)
 check_against_reference(
     batchnorm_backward,
     reference_batchnorm_backward,
