@@ -563,6 +563,22 @@ def test_check_against_reference_runs_every_case_blocked():
         )
 
 
+def test_arrays_and_options_draws_each_shape_and_passes_the_options_through():
+    make = grading.arrays_and_options(3, scale=2.0)
+    x, w, b, stride, padding = make(
+        np.random.default_rng(0), ((2, 3, 5, 5), (4, 3, 3, 3), (4,), 2, 1), np.float32
+    )
+    assert [a.shape for a in (x, w, b)] == [(2, 3, 5, 5), (4, 3, 3, 3), (4,)]
+    assert {a.dtype for a in (x, w, b)} == {np.dtype(np.float32)}
+    assert (stride, padding) == (2, 1)
+    # scale 2: the sample standard deviation of 270 normal draws is far from 1
+    assert 1.6 < np.concatenate([x.ravel(), w.ravel()]).std() < 2.4
+    with pytest.raises(ValueError, match="fewer than 3 shapes"):
+        make(np.random.default_rng(0), ((2, 3),), np.float64)
+    with pytest.raises(ValueError, match="count must be >= 1"):
+        grading.arrays_and_options(0)
+
+
 def test_random_like_and_fake_clock():
     example = {"w1": 0.15, "w2": 0.2, "target_class": 1}
     fresh = grading.random_like(example, np.random.default_rng(0), low=2.0, high=3.0)

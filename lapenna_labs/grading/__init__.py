@@ -4,8 +4,8 @@ The labs (``labs/labNN.ipynb``) are graded by nbgrader. Their test cells use thi
 
 * compare an answer with the reference on fresh random inputs across dtypes and shapes,
   with the part's forbidden calls blocked (:func:`check_against_reference`), the loop every
-  hidden test needs; :func:`normal_inputs`, :func:`random_examples`, :func:`random_like` and
-  :class:`FakeClock` make inputs for it;
+  hidden test needs; :func:`normal_inputs`, :func:`arrays_and_options`, :func:`random_examples`,
+  :func:`random_like` and :class:`FakeClock` make inputs for it;
 * run a student's function while what the part forbids is *blocked* (:func:`call_blocked`,
   :func:`reference_blocked`): ``lapenna_labs``' own implementation of what is graded (its
   private kernels included), other libraries' versions of it (``torch.nn.functional.conv2d``,
@@ -21,8 +21,8 @@ Modules
 -------
 blocking  :func:`call_blocked`, :func:`reference_blocked`, :data:`GUARDED_MODULES`
 feedback  :func:`check_close`, :func:`passed`, :func:`default_tolerances`
-compare   :func:`check_against_reference`, :func:`normal_inputs`, :func:`random_examples`,
-          :func:`random_like`, :class:`FakeClock`
+compare   :func:`check_against_reference`, :func:`normal_inputs`, :func:`arrays_and_options`,
+          :func:`random_examples`, :func:`random_like`, :class:`FakeClock`
 device    :func:`detect_device`, :func:`in_colab`, :func:`source_mentions`
 
 How a lab uses them is in ``autograder/notebooks/README.md`` (the lab authoring guide).
@@ -48,6 +48,7 @@ from lapenna_labs.grading.blocking import (
 from lapenna_labs.grading.compare import (
     FakeClock,
     check_against_reference,
+    arrays_and_options,
     normal_inputs,
     random_examples,
     random_like,
@@ -67,6 +68,7 @@ __all__ = [
     "default_tolerances",
     "detect_device",
     "in_colab",
+    "arrays_and_options",
     "normal_inputs",
     "passed",
     "random_examples",

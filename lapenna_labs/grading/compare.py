@@ -6,7 +6,9 @@ expected value with the reference, call the answer with the part's forbidden cal
 (:func:`~lapenna_labs.grading.call_blocked`), and compare with
 :func:`~lapenna_labs.grading.check_close`, whose message names the case and says how the answer
 is wrong without revealing the expected value. :func:`normal_inputs` makes the usual inputs
-(random normal arrays of the case's shape), :func:`random_like` a fresh version of a worked
+(random normal arrays of the case's shape), :func:`arrays_and_options` arrays of several
+shapes followed by plain options (a layer's input, weights and bias, then its stride),
+:func:`random_like` a fresh version of a worked
 example (:func:`random_examples`: one per case), and :class:`FakeClock` lets a test time a
 timing function.
 """
@@ -25,6 +27,7 @@ from lapenna_labs.grading.feedback import check_close
 __all__ = [
     "FakeClock",
     "check_against_reference",
+    "arrays_and_options",
     "normal_inputs",
     "random_examples",
     "random_like",
@@ -186,6 +189,48 @@ def normal_inputs(
         return tuple(
             (offset + scale * rng.standard_normal(shape)).astype(dtype) for _ in range(count)
         )
+
+    return make_inputs
+
+
+def arrays_and_options(
+    count: int, *, scale: float = 1.0
+) -> Callable[[np.random.Generator, Any, Any], tuple[Any, ...]]:
+    """``make_inputs`` for answers that take ``count`` arrays of different shapes, then options.
+
+    Parameters
+    ----------
+    count : int
+        How many arrays the answer takes first. Each case is a tuple whose first ``count``
+        items are the arrays' shapes; the items after them (a stride, a padding...) are passed
+        to the answer as they are.
+    scale : float, default 1
+        Each entry is ``scale * N(0, 1)``, in the dtype of the comparison.
+
+    Returns
+    -------
+    callable
+        ``make_inputs(rng, case, dtype)`` for :func:`check_against_reference`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> make = arrays_and_options(2)
+    >>> x, w, stride = make(np.random.default_rng(0), ((2, 3, 5, 5), (4, 3, 3, 3), 2), np.float32)
+    >>> x.shape, w.shape, w.dtype, stride
+    ((2, 3, 5, 5), (4, 3, 3, 3), dtype('float32'), 2)
+    """
+    if count < 1:
+        raise ValueError(f"arrays_and_options: count must be >= 1, got {count}")
+
+    def make_inputs(rng: np.random.Generator, case: Any, dtype: Any) -> tuple[Any, ...]:
+        case = tuple(case)
+        if len(case) < count:
+            raise ValueError(
+                f"arrays_and_options({count}): the case {case!r} has fewer than {count} shapes"
+            )
+        arrays = tuple((scale * rng.standard_normal(shape)).astype(dtype) for shape in case[:count])
+        return arrays + case[count:]
 
     return make_inputs
 
