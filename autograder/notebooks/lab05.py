@@ -83,17 +83,9 @@ np.set_printoptions(precision=4, suppress=True)
 # NumPy; you would learn nothing, and Part 3 asks for the code anyway.)
 
 # %% nbgrader={"grade": false, "grade_id": "hand_setup", "locked": true, "schema_version": 3, "solution": false}
-X = np.array(
-    [
-        [1, 2, 0, 1, 3],
-        [0, 1, 3, 2, 1],
-        [2, 0, 1, 0, 2],
-        [1, 3, 2, 1, 0],
-        [0, 1, 0, 2, 1],
-    ],
-    dtype=float,
-)
-K = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=float)
+from lapenna_labs.examples.week05 import HAND_INPUT as X  # noqa: E402
+from lapenna_labs.examples.week05 import HAND_KERNEL as K  # noqa: E402
+
 print("X =\n", X, "\nK =\n", K)
 
 # %% nbgrader={"grade": false, "grade_id": "hand_out", "locked": false, "schema_version": 3, "solution": true}
