@@ -506,3 +506,101 @@ def test_lab04_autodiff_checks(old, new, refusal):
     else:
         with pytest.raises(AssertionError, match=refusal):
             exec(cell, namespace)
+
+
+# Lab 5: the convolution's checks refuse the classic mistakes, visible and hidden.
+
+LAB05_ANSWERS = [
+    "imports",
+    "conv_output_size",
+    "conv2d_forward_naive",
+    "im2col",
+    "max_pool2d_forward",
+]
+
+
+@pytest.mark.parametrize(
+    "answer, old, new, test_cell, refusal, more_edits",
+    [
+        (None, None, None, "test_conv2d_naive_valid", None, []),
+        (None, None, None, "test_conv2d_gemm", None, []),
+        (
+            "conv2d_forward_naive",
+            "np.sum(window * w[f])",
+            "np.sum(window * w[f, :, ::-1, ::-1])",
+            "test_conv2d_naive_valid",
+            "kernel flipped",
+            [],
+        ),
+        ("conv2d_forward_naive", " + b[f]", "", "test_conv2d_naive_valid", "no bias", []),
+        (
+            "conv2d_forward_naive",
+            "i * stride : i * stride + kh, j * stride : j * stride + kw",
+            "i : i + kh, j : j + kw",
+            "test_conv2d_naive_stride_padding",
+            "stride 2, padding 0: wrong values",
+            [],
+        ),
+        (
+            "im2col",
+            "windows = np.empty((n_images, oh, ow, channels, kh, kw), dtype=x.dtype)",
+            "windows = np.empty((n_images, oh, ow, channels, kh, kw))",
+            "test_im2col",
+            "float32",
+            [],
+        ),
+        (
+            "im2col",
+            "return windows.reshape(n_images * oh * ow, channels * kh * kw)",
+            "return windows.transpose(0, 1, 2, 4, 5, 3).reshape(n_images * oh * ow, -1)",
+            "test_im2col",
+            r"\(u, v, c\) order",
+            [],
+        ),
+        (
+            "im2col",
+            "return out.reshape(n_images, oh, ow, n_filters).transpose(0, 3, 1, 2)",
+            "return out.reshape(n_images, n_filters, oh, ow)",
+            "test_conv2d_gemm",
+            "mixing pixels and filters",
+            [],
+        ),
+        (
+            # Right values, from the package's own conv: only the hidden test can refuse it.
+            "im2col",
+            "    cols = im2col(x, kh, kw, stride, padding)\n",
+            "    from lapenna_labs.conv import conv2d_forward\n\n"
+            "    return conv2d_forward(x, w, b, stride=stride, padding=padding)[0]\n",
+            "test_conv2d_gemm",
+            "blocked",
+            [],
+        ),
+        (
+            "max_pool2d_forward",
+            "-np.inf, dtype=x.dtype)",
+            "0.0, dtype=x.dtype)",
+            "test_max_pool2d_forward",
+            "the average",
+            [
+                (
+                    "out = np.maximum(out, taps)",
+                    "out = out + taps / kernel_size**2",
+                )
+            ],
+        ),
+    ],
+)
+def test_lab05_checks_refuse_the_classic_conv_mistakes(
+    answer, old, new, test_cell, refusal, more_edits
+):
+    from lapenna_labs.grading import ReferenceBlockedError
+
+    changes = [(answer, old, new)] if answer else []
+    changes += [(answer, more_old, more_new) for more_old, more_new in more_edits]
+    namespace = _run_cells("lab05", LAB05_ANSWERS, {}, changes)
+    cell = _lab_cells("lab05")[test_cell]
+    if refusal is None:
+        exec(cell, namespace)
+    else:
+        with pytest.raises((AssertionError, ReferenceBlockedError), match=refusal):
+            exec(cell, namespace)
