@@ -89,12 +89,12 @@ grade-demo: $(STAMP)
 	$(BIN)/python autograder/grade.py --demo --cell-timeout 20 --jobs $(JOBS)
 
 # ---- benchmarks ----
-.PHONY: bench bench-mlp bench-timing bench-conv bench-gpu bench-book bench-grading bench-all
+.PHONY: bench bench-mlp bench-timing bench-conv bench-cnn bench-gpu bench-book bench-grading bench-all
 
 ## bench: the CPU benchmarks (MLP seconds/epoch vs NumPy/PyTorch/Keras; GEMM timing vs
 ## torch.utils.benchmark, and vs CUDA events where a GPU is visible; conv loops vs im2col vs
-## PyTorch) -> bench/results/*.json
-bench: bench-mlp bench-timing bench-conv
+## PyTorch; LeNet CNN seconds/epoch vs PyTorch/Keras) -> bench/results/*.json
+bench: bench-mlp bench-timing bench-conv bench-cnn
 
 bench-mlp: $(STAMP)
 	$(BIN)/python bench/bench_mlp.py
@@ -106,6 +106,10 @@ bench-timing: $(STAMP)
 
 bench-conv: $(STAMP)
 	$(BIN)/python bench/bench_conv.py
+	$(BIN)/python bench/report.py
+
+bench-cnn: $(STAMP)
+	$(BIN)/python bench/bench_cnn.py
 	$(BIN)/python bench/report.py
 
 ## bench-gpu: on a machine with a CUDA GPU (and a CUDA build of torch in .venv), the GPU tests,

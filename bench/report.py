@@ -16,6 +16,7 @@ from typing import Any
 
 import _common
 import bench_book
+import bench_cnn
 import bench_conv
 import bench_timing
 
@@ -46,6 +47,13 @@ SCRIPTS = [
         "about 2 min",
     ),
     (
+        "`bench/bench_cnn.py`",
+        "How long does one epoch of the LeNet-5 CNN take in `lapenna_labs`, against the same "
+        "network in PyTorch and in Keras?",
+        "`make bench-cnn` (in `make bench`)",
+        "about 3 min",
+    ),
+    (
         "`bench/bench_book.py`",
         "How long does the book take to build, cold and cached?",
         "`make bench-book`",
@@ -63,14 +71,14 @@ SCRIPTS = [
 INTRO = """\
 # Benchmarks
 
-Five questions a user of this course may ask, each answered by a script that prints a table and
+Six questions a user of this course may ask, each answered by a script that prints a table and
 writes its figures, the machine and the command that reproduces them to `bench/results/*.json`.
 This page is generated from those files by `bench/report.py` (do not edit the tables by hand).
 
 {scripts}
 
-`make bench` runs the first three (CPU only; the GPU part of the timing benchmark runs by
-itself where PyTorch sees CUDA), `make bench-all` all five; each script takes `--help`.
+`make bench` runs the first four (CPU only; the GPU part of the timing benchmark runs by
+itself where PyTorch sees CUDA), `make bench-all` all six; each script takes `--help`.
 On a machine with a CUDA GPU, `make bench-gpu` runs the GPU tests (`pytest -m gpu`) and
 then the timing benchmark's GPU part alone, into `bench/results/timing_gpu.json`, which
 this page shows beside the CPU figures.
@@ -344,6 +352,52 @@ def section_conv(p: dict[str, Any]) -> str:
     )
 
 
+def section_cnn(p: dict[str, Any]) -> str:
+    check = p.get("correctness_check") or {}
+    diffs = ", ".join(
+        f"{k} {v['max_rel_weight_diff_vs_lapenna']:.1e}"
+        for k, v in check.items()
+        if isinstance(v, dict) and k != "lapenna"
+    )
+    inside = [r for r in p["results"] if "seconds_inside_epoch_median" in r]
+    text = [
+        "## 6. One epoch of the LeNet CNN",
+        "",
+        f"{p['architecture']} ({p['n_params']:,} parameters); {p['optimizer']}, batch "
+        f"{p['batch_size']}; {p['data']['samples_per_epoch']:,} samples per epoch "
+        f"({p['data']['source']}, {p['data']['distinct_samples']:,} distinct digits tiled). "
+        "Layouts: " + ", ".join(f"{k} {v}" for k, v in p["layouts"].items()) + ". Threads: "
+        f"{p['threads']['threads']} for every framework ("
+        + "; ".join(p["threads"][k] for k in ("numpy", "torch", "tensorflow") if k in p["threads"])
+        + ").",
+        "",
+        _common.table(bench_cnn.rows(p), bench_cnn.HEADER),
+        "",
+        f'Median of {len(p["results"][0]["seconds"])} epochs per framework; "x lapenna": '
+        "a framework's seconds over lapenna's (below 1: faster than lapenna), the median of "
+        'the rounds\' paired ratios; "s per 60,000": the median scaled to '
+        f"real MNIST's epoch. {p['method']}.",
+        "",
+    ]
+    if inside:
+        text += [
+            "Keras from `on_epoch_begin` to `on_epoch_end` (without `fit`'s set-up): "
+            + ", ".join(f"{r['seconds_inside_epoch_median']:.2f} s" for r in inside)
+            + ".",
+            "",
+        ]
+    text += [bench_cnn.share_text(p.get("conv_share")), ""]
+    if diffs:
+        text += [
+            f"Same network: one unshuffled epoch of the same {check['samples']:,} samples "
+            f"from the same weights ends with weights within a relative {diffs} of "
+            "`lapenna`'s (float32 rounding).",
+            "",
+        ]
+    text += [machine_line(p), "", f"Command: `{p['command']}`"]
+    return "\n".join(text)
+
+
 def section_book(p: dict[str, Any]) -> str:
     text = [
         "## 3. Book build",
@@ -424,6 +478,7 @@ def render(results: Path = _common.RESULTS) -> str:
         ("book", section_book),
         ("grading", section_grading),
         ("conv", section_conv),
+        ("cnn", section_cnn),
     ):
         payload = load(name, results)
         if payload is None:
