@@ -131,5 +131,5 @@ bench-grading: $(STAMP)
 	$(BIN)/python bench/bench_grading.py
 	$(BIN)/python bench/report.py
 
-## bench-all: all five; bench/README.md is regenerated from bench/results/*.json after each
+## bench-all: all six; bench/README.md is regenerated from bench/results/*.json after each
 bench-all: bench bench-book bench-grading

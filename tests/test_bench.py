@@ -360,6 +360,28 @@ def test_bench_grading_one_copy_of_each_demo(tmp_path):
 
 
 @pytest.mark.lab5
+def test_bench_cnn_runs_and_writes_json(tmp_path):
+    out = tmp_path / "cnn.json"
+    result = run_script(
+        "bench_cnn.py", "--samples", "256", "--repeats", "1", "--frameworks", "lapenna,torch",
+        "--warmup-samples", "64", "--check-samples", "64", "--out", str(out),
+    )  # fmt: skip
+    assert "torch" in result.stdout
+    payload = read_strict_json(out)
+    check_common(payload, "cnn_epoch", "bench_cnn.py")
+    by_name = {r["framework"]: r for r in payload["results"]}
+    assert set(by_name) == {"lapenna", "torch"}
+    assert by_name["lapenna"]["ratio_to_lapenna"] == 1.0
+    torch_row = by_name["torch"]
+    paired = torch_row["ratio_to_lapenna_per_round"]
+    assert torch_row["ratio_to_lapenna"] == pytest.approx(float(np.median(paired)))
+    # The same network from the same weights on the same batches: torch ends where lapenna does.
+    assert payload["correctness_check"]["torch"]["max_rel_weight_diff_vs_lapenna"] < 1e-5
+    readme = tmp_path / "README.md"
+    run_script("report.py", "--results", str(tmp_path), "--readme", str(readme))
+    assert "## 6. One epoch of the LeNet CNN" in readme.read_text()
+
+
 def test_bench_conv_runs_and_writes_json(tmp_path):
     out = tmp_path / "conv.json"
     result = run_script(
