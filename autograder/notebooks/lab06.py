@@ -853,7 +853,10 @@ check_against_reference(
 #   \xrightarrow{} L = -\log \operatorname{softmax}(\text{logits})_y .$$
 #
 # Its numbers are in the dict `example` below (keys `"x"`, `"w"`, `"b"`, `"V"`, `"c"` and
-# `"labels"`, an int array of shape `(N,)`). The forward pass and the dense layer's and the
+# `"labels"`, an int array of shape `(N,)`). They are small on purpose: the image is lab 5's
+# 5x5 input, and the first filter's bias makes one of its pool windows *dead* (every `z` in it
+# is at most 0, so the ReLU stops the gradient that the pool routes there) and leaves another
+# with a tie between two positive entries. The forward pass and the dense layer's and the
 # loss's backward passes are given (lab 4's answers). Backpropagate from the loss to the input,
 # one layer at a time, each backward function taking the gradient of the layer after it:
 #
