@@ -16,6 +16,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -223,3 +224,141 @@ def median(values: Sequence[float]) -> float:
         return math.nan
     mid = len(ordered) // 2
     return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
+# ------------------------------------------------------------------------------ shared trainers
+#
+# bench_mlp and bench_cnn race the same three kinds of trainer on different networks; what
+# follows is the part that does not depend on the network, so that both scripts time the very
+# same loop (a fix to one cannot silently leave the other behind).
+
+
+class LapennaTrainer:
+    """lapenna's own ``fit`` for one epoch at a time, from given initial weights.
+
+    ``net`` is any lapenna network with ``params`` and ``fit``; its weights are overwritten
+    with ``params`` so that every contestant starts from the same point. Each epoch gets a
+    new shuffle seed (1, 2, ...), as the torch and Keras trainers do.
+    """
+
+    name = "lapenna"
+
+    def __init__(self, net: Any, params: dict[str, Any], lr: float) -> None:
+        from lapenna_labs.optim import SGD
+
+        self.net = net
+        for k, v in params.items():
+            self.net.params[k][...] = v
+        self.opt = SGD(lr=lr)
+        self.calls = 0
+
+    def epoch(self, X, y, batch_size: int, shuffle: bool = True) -> tuple[float, float]:
+        """One epoch over ``X`` (N, ...) and ``y`` (N,): (mean loss, accuracy)."""
+        self.calls += 1
+        h = self.net.fit(
+            X,
+            y,
+            epochs=1,
+            batch_size=batch_size,
+            optimizer=self.opt,
+            seed=self.calls,
+            progress=False,
+            shuffle=shuffle,
+        )
+        return h["loss"][-1], h["accuracy"][-1]
+
+    def weights(self) -> dict[str, Any]:
+        return {k: v.copy() for k, v in self.net.params.items()}
+
+
+def torch_sgd(trainer: Any, lr: float) -> None:
+    """Give a torch trainer (with ``torch`` and ``model`` set) its loss, SGD and shuffle RNG.
+
+    The generator is seeded once, so successive epochs draw different but reproducible
+    orders; ``_data`` caches the tensors that share ``X``'s memory (see `torch_epoch`).
+    """
+    torch = trainer.torch
+    trainer.loss_fn = torch.nn.CrossEntropyLoss()
+    trainer.opt = torch.optim.SGD(trainer.model.parameters(), lr=lr)
+    trainer.gen = torch.Generator().manual_seed(1)
+    trainer._data = None
+
+
+def torch_epoch(trainer: Any, X, y, batch_size: int, shuffle: bool = True) -> tuple[float, float]:
+    """One plain PyTorch epoch (the loop a PyTorch user writes): (mean loss, accuracy).
+
+    ``X`` (N, ...) float32 and ``y`` (N,) int64 are NumPy arrays; they are wrapped with
+    ``torch.from_numpy`` (no copy) once and reused while the same ``X`` comes back, so the
+    timed epoch holds no conversion. Loss and hits are summed as tensors, so there is no
+    host sync per batch that a real training loop would not have either.
+    """
+    torch = trainer.torch
+    if trainer._data is None or trainer._data[0] is not X:
+        trainer._data = (X, torch.from_numpy(X), torch.from_numpy(y))  # shares the memory
+    _, Xt, yt = trainer._data
+    n = Xt.shape[0]
+    order = torch.randperm(n, generator=trainer.gen) if shuffle else torch.arange(n)
+    model, loss_fn, opt = trainer.model, trainer.loss_fn, trainer.opt
+    total_loss = torch.zeros((), dtype=torch.float64)
+    hits = torch.zeros((), dtype=torch.int64)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        x, t = Xt[idx], yt[idx]
+        opt.zero_grad(set_to_none=True)
+        logits = model(x)
+        loss = loss_fn(logits, t)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            total_loss += loss.detach() * x.shape[0]
+            hits += (logits.argmax(dim=1) == t).sum()
+    return float(total_loss) / n, int(hits) / n
+
+
+def keras_epoch_clock(keras: Any, trainer: Any) -> Any:
+    """A Keras callback that stores the epoch's own seconds in ``trainer.inner_seconds``.
+
+    ``model.fit`` spends time on set-up (data adapter, callbacks, history) outside the epoch;
+    the scripts report both, so that Keras is not blamed for its wrapper alone.
+    """
+
+    class EpochClock(keras.callbacks.Callback):
+        """The epoch alone, without fit's set-up (data adapter, callbacks, history)."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            trainer.inner_seconds = time.perf_counter() - self.t0
+
+    return EpochClock()
+
+
+def keras_epoch(trainer: Any, X, y, batch_size: int, shuffle: bool = True) -> tuple[float, float]:
+    """One ``model.fit`` epoch, seeded 1, 2, ... per call: (mean loss, accuracy).
+
+    ``trainer`` has ``keras``, ``model``, ``calls`` and ``clock`` (see `keras_epoch_clock`).
+    """
+    trainer.calls += 1
+    trainer.keras.utils.set_random_seed(trainer.calls)
+    h = trainer.model.fit(
+        X,
+        y,
+        epochs=1,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        verbose=0,
+        callbacks=[trainer.clock],
+    )
+    return float(h.history["loss"][-1]), float(h.history["accuracy"][-1])
+
+
+def run_and_write(args: Any, run: Any, print_table: Any) -> dict[str, Any]:
+    """Every script's ``main``: run, print the table, write ``args.out``, say where.
+
+    The ``wrote <path>`` line is what tests and ``make bench`` read to find the file.
+    """
+    payload = run(args)
+    print_table(payload)
+    print(f"wrote {write_json(args.out, payload)}")
+    return payload

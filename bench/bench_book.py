@@ -182,9 +182,7 @@ def print_table(payload: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    payload = run(args)
-    print_table(payload)
-    print(f"wrote {_common.write_json(args.out, payload)}")
+    payload = _common.run_and_write(args, run, print_table)
     ok = all(payload[k]["ok"] for k in ("cold", "cached_rebuild", "prose_edit_rebuild"))
     return 0 if ok else 1
 

@@ -276,10 +276,7 @@ def print_table(payload: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    payload = run(args)
-    print_table(payload)
-    path = _common.write_json(args.out, payload)
-    print(f"wrote {path}")
+    _common.run_and_write(args, run, print_table)
     return 0
 
 

@@ -235,9 +235,7 @@ def print_table(payload: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    payload = run(args)
-    print_table(payload)
-    print(f"wrote {_common.write_json(args.out, payload)}")
+    payload = _common.run_and_write(args, run, print_table)
     c = payload["comparison"]
     return 0 if c is None or c["identical_scores"] else 1
 

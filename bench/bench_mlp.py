@@ -111,35 +111,11 @@ def initial_params() -> dict[str, Any]:
 # ``epoch(X, y, batch_size, shuffle) -> (mean loss, accuracy)`` plus ``weights() -> dict``.
 
 
-class LapennaTrainer:
-    name = "lapenna"
-
+class LapennaTrainer(_common.LapennaTrainer):
     def __init__(self, params: dict[str, Any]) -> None:
         from lapenna_labs.mlp import MLP
-        from lapenna_labs.optim import SGD
 
-        self.net = MLP(list(LAYERS), seed=0)
-        for k, v in params.items():
-            self.net.params[k][...] = v
-        self.opt = SGD(lr=LR)
-        self.calls = 0
-
-    def epoch(self, X, y, batch_size: int, shuffle: bool = True):
-        self.calls += 1
-        h = self.net.fit(
-            X,
-            y,
-            epochs=1,
-            batch_size=batch_size,
-            optimizer=self.opt,
-            seed=self.calls,
-            progress=False,
-            shuffle=shuffle,
-        )
-        return h["loss"][-1], h["accuracy"][-1]
-
-    def weights(self):
-        return {k: v.copy() for k, v in self.net.params.items()}
+        super().__init__(MLP(list(LAYERS), seed=0), params, LR)
 
 
 class FlatTrainer:
@@ -225,33 +201,10 @@ class TorchTrainer:
                 lin.weight.copy_(torch.from_numpy(params[f"W{i}"].T.copy()))  # torch: (out, in)
                 lin.bias.copy_(torch.from_numpy(params[f"b{i}"]))
         self.linears = linears
-        self.loss_fn = torch.nn.CrossEntropyLoss()
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
-        self.gen = torch.Generator().manual_seed(1)
-        self._data: tuple[Any, Any, Any] | None = None
+        _common.torch_sgd(self, LR)
 
     def epoch(self, X, y, batch_size: int, shuffle: bool = True):
-        torch = self.torch
-        if self._data is None or self._data[0] is not X:
-            self._data = (X, torch.from_numpy(X), torch.from_numpy(y))  # shares the memory
-        _, Xt, yt = self._data
-        n = Xt.shape[0]
-        order = torch.randperm(n, generator=self.gen) if shuffle else torch.arange(n)
-        model, loss_fn, opt = self.model, self.loss_fn, self.opt
-        total_loss = torch.zeros((), dtype=torch.float64)
-        hits = torch.zeros((), dtype=torch.int64)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            x, t = Xt[idx], yt[idx]
-            opt.zero_grad(set_to_none=True)
-            logits = model(x)
-            loss = loss_fn(logits, t)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                total_loss += loss.detach() * x.shape[0]
-                hits += (logits.argmax(dim=1) == t).sum()
-        return float(total_loss) / n, int(hits) / n
+        return _common.torch_epoch(self, X, y, batch_size, shuffle)
 
     def weights(self):
         out = {}
@@ -285,33 +238,10 @@ class KerasTrainer:
         self.model = model
         self.calls = 0
         self.inner_seconds = None
-
-        trainer = self
-
-        class EpochClock(keras.callbacks.Callback):
-            """The epoch alone, without fit's set-up (data adapter, callbacks, history)."""
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self.t0 = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                trainer.inner_seconds = time.perf_counter() - self.t0
-
-        self.clock = EpochClock()
+        self.clock = _common.keras_epoch_clock(keras, self)
 
     def epoch(self, X, y, batch_size: int, shuffle: bool = True):
-        self.calls += 1
-        self.keras.utils.set_random_seed(self.calls)
-        h = self.model.fit(
-            X,
-            y,
-            epochs=1,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            verbose=0,
-            callbacks=[self.clock],
-        )
-        return float(h.history["loss"][-1]), float(h.history["accuracy"][-1])
+        return _common.keras_epoch(self, X, y, batch_size, shuffle)
 
     def weights(self):
         W = self.model.get_weights()
@@ -593,10 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         profile(args)
         return 0
-    payload = run(args)
-    print_table(payload)
-    path = _common.write_json(args.out, payload)
-    print(f"wrote {path}")
+    _common.run_and_write(args, run, print_table)
     return 0
 
 
