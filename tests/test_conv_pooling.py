@@ -556,3 +556,22 @@ def test_flatten_of_an_empty_batch_matches_torch():
     out, cache = flatten_forward(x)
     assert out.shape == tuple(torch.flatten(torch.from_numpy(x), 1).shape) == (0, 12)
     assert flatten_backward(np.zeros((0, 12)), cache).shape == x.shape
+
+
+def test_tf_same_avg_pool_is_not_ours_but_count_include_pad_false(rng):
+    """The documented trap: TF's "SAME" avg pool divides by the real entries of each window.
+
+    With K=3, stride 1, SAME pads one row/column on each side (symmetric here), so TF equals
+    torch's count_include_pad=False, and differs from this module at the border.
+    """
+    import tensorflow as tf
+    import torch
+    import torch.nn.functional as F_
+
+    x = rng.standard_normal((1, 2, 5, 5))
+    ours, _ = avg_pool2d_forward(x, 3, 1, 1)
+    same = tf.nn.avg_pool2d(x.transpose(0, 2, 3, 1), 3, 1, "SAME").numpy().transpose(0, 3, 1, 2)
+    exc = F_.avg_pool2d(torch.from_numpy(x), 3, 1, 1, count_include_pad=False).numpy()
+    np.testing.assert_allclose(same, exc, rtol=1e-12, atol=1e-14)
+    assert not np.allclose(ours[:, :, 0, :], same[:, :, 0, :])
+    np.testing.assert_allclose(ours[:, :, 1:-1, 1:-1], same[:, :, 1:-1, 1:-1], rtol=1e-12)
