@@ -362,3 +362,30 @@ def run_and_write(args: Any, run: Any, print_table: Any) -> dict[str, Any]:
     print_table(payload)
     print(f"wrote {write_json(args.out, payload)}")
     return payload
+
+
+def epoch_seconds(seconds: Sequence[float]) -> dict[str, Any]:
+    """The JSON fields of one contestant's epoch times (s): median, min, max and every round.
+
+    The median is the figure reported (robust to one noisy round); min and max show the spread.
+    """
+    return {
+        "seconds_per_epoch_median": median(seconds),
+        "seconds_per_epoch_min": min(seconds),
+        "seconds_per_epoch_max": max(seconds),
+        "seconds": list(seconds),
+    }
+
+
+def tiled_data(source: str, distinct: int, samples: int) -> dict[str, Any]:
+    """The JSON ``data`` block of an epoch benchmark: where the images came from, and how many.
+
+    The offline subset is smaller than an epoch, so it is repeated; a reader must see that the
+    epoch holds ``distinct`` different images, not ``samples``.
+    """
+    return {
+        "source": source,
+        "distinct_samples": distinct,
+        "samples_per_epoch": samples,
+        "note": "the offline subset tiled to the epoch size",
+    }

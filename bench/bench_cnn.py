@@ -427,10 +427,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row = {
             "framework": name,
             "batch_size": bs,
-            "seconds_per_epoch_median": med[name],
-            "seconds_per_epoch_min": min(ts),
-            "seconds_per_epoch_max": max(ts),
-            "seconds": ts,
+            **_common.epoch_seconds(ts),
             "seconds_per_60000_samples": med[name] * FULL_EPOCH / args.samples,
             "samples_per_second": args.samples / med[name],
             "ratio_to_lapenna": _common.median(paired),
@@ -459,12 +456,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "torch": "NCHW",
             "keras": "NHWC (channels_last), data transposed once before timing",
         },
-        "data": {
-            "source": source,
-            "distinct_samples": distinct,
-            "samples_per_epoch": args.samples,
-            "note": "the offline subset tiled to the epoch size",
-        },
+        "data": _common.tiled_data(source, distinct, args.samples),
         "method": (
             f"warm-up epoch on {w} samples per framework; then {args.repeats} rounds, each "
             "timing one full epoch of every framework in a new random order (garbage collected "
@@ -546,8 +538,7 @@ def print_table(payload: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    _common.run_and_write(args, run, print_table)
+    _common.run_and_write(parse_args(argv), run, print_table)
     return 0
 
 

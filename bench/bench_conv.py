@@ -275,8 +275,7 @@ def print_table(payload: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    _common.run_and_write(args, run, print_table)
+    _common.run_and_write(parse_args(argv), run, print_table)
     return 0
 
 

@@ -404,10 +404,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row = {
                 "framework": name,
                 "batch_size": bs,
-                "seconds_per_epoch_median": med[name],
-                "seconds_per_epoch_min": min(ts),
-                "seconds_per_epoch_max": max(ts),
-                "seconds": ts,
+                **_common.epoch_seconds(ts),
                 "samples_per_second": args.samples / med[name],
                 "last_epoch_loss": last[(name, bs)][0],
                 "last_epoch_accuracy": last[(name, bs)][1],
@@ -439,12 +436,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": _common.command(),
         "architecture": "-".join(map(str, LAYERS)) + " relu/relu/softmax, softmax cross-entropy",
         "optimizer": f"plain SGD, lr={LR}",
-        "data": {
-            "source": source,
-            "distinct_samples": distinct,
-            "samples_per_epoch": args.samples,
-            "note": "the offline subset tiled to the epoch size",
-        },
+        "data": _common.tiled_data(source, distinct, args.samples),
         "method": (
             f"warm-up epoch on {args.warmup_samples} samples per (framework, batch size); then "
             f"{args.repeats} rounds, each timing one full epoch of every pair in a new random "
