@@ -540,15 +540,6 @@ def test_pool_of_an_empty_batch_has_torchs_shapes(kind, k, s, p):
     assert backward(np.zeros(out.shape), cache).shape == gx.shape == x.shape
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "pooling.py bug: flatten_forward on an empty batch (N=0) fails inside NumPy "
-        "('cannot reshape array of size 0 into shape (0,newaxis)'): "
-        "x.reshape(x.shape[0], -1) cannot infer -1 when N = 0; torch.flatten gives (0, C H W)"
-    ),
-)
 def test_flatten_of_an_empty_batch_matches_torch():
     import torch
 

@@ -38,6 +38,7 @@ References
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -417,7 +418,8 @@ def avg_pool2d_backward(dout: Any, cache: AvgPoolCache) -> np.ndarray:
 
 def _flatten_forward(x: np.ndarray) -> np.ndarray:
     """``x`` (N, ...) as (N, prod(...)) in C order (a view when `x` is C-contiguous)."""
-    return x.reshape(x.shape[0], -1)
+    # An explicit width, not -1: NumPy cannot infer -1 when the batch is empty (N = 0).
+    return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
 
 def _flatten_backward(dout: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
