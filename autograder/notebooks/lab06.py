@@ -880,32 +880,15 @@ check_against_reference(
 # (PyTorch's and TensorFlow's autograd...).
 
 # %% nbgrader={"grade": false, "grade_id": "worked_example_setup", "locked": true, "schema_version": 3, "solution": false}
+from lapenna_labs.examples import week06 as _week06  # noqa: E402 (the chapter's numbers)
+
 example = {
-    "x": np.array(
-        [
-            [1.0, 2.0, 0.0, 1.0, 3.0],
-            [0.0, 1.0, 3.0, 2.0, 1.0],
-            [2.0, 0.0, 1.0, 0.0, 2.0],
-            [1.0, 3.0, 2.0, 1.0, 0.0],
-            [0.0, 1.0, 0.0, 2.0, 1.0],
-        ]
-    ).reshape(1, 1, 5, 5),
-    "w": np.array([[[[1.0, -1.0], [0.5, 0.0]]], [[[0.0, 1.0], [-0.5, 0.0]]]]),
-    "b": np.array([-1.5, 0.0]),
-    "V": np.array(
-        [
-            [0.2, -0.1, 0.0],
-            [0.0, 0.3, -0.2],
-            [-0.1, 0.0, 0.1],
-            [0.3, 0.1, -0.3],
-            [0.1, -0.2, 0.2],
-            [-0.3, 0.0, 0.1],
-            [0.0, 0.2, -0.1],
-            [0.2, -0.3, 0.0],
-        ]
-    ),
-    "c": np.array([0.2, 0.0, -0.1]),
-    "labels": np.array([1]),
+    "x": _week06.EXAMPLE_INPUT.copy(),
+    "w": _week06.EXAMPLE_FILTERS.copy(),
+    "b": _week06.EXAMPLE_CONV_BIAS.copy(),
+    "V": _week06.EXAMPLE_DENSE_WEIGHTS.copy(),
+    "c": _week06.EXAMPLE_DENSE_BIAS.copy(),
+    "labels": _week06.EXAMPLE_LABELS.copy(),
 }
 
 
@@ -985,6 +968,7 @@ import numpy as np  # noqa: E402
 from lapenna_labs import conv as ref_conv  # noqa: E402, F811
 from lapenna_labs import layers as ref_layers  # noqa: E402
 from lapenna_labs import losses as ref_losses  # noqa: E402
+from lapenna_labs.examples import week06 as week06_reference  # noqa: E402
 from lapenna_labs.grading import (  # noqa: E402
     OTHER_LIBRARIES,
     check_against_reference,
@@ -993,18 +977,9 @@ from lapenna_labs.grading import (  # noqa: E402
 )
 
 
-def reference_worked_example(example, relu_mask=True):
-    """Every gradient of the example, from lapenna_labs' layers (independent of the lab's)."""
-    z, conv_cache = ref_conv.conv2d_forward(example["x"], example["w"], example["b"])
-    a = np.maximum(z, 0)
-    p, pool_cache = ref_conv.max_pool2d_forward(a, 2)
-    f, flat_cache = ref_conv.flatten_forward(p)
-    logits, dense_cache = ref_layers.dense_forward(f, example["V"], example["c"])
-    loss, dlogits = ref_losses.softmax_cross_entropy_with_grad(logits, example["labels"])
-    df, dV, dc = ref_layers.dense_backward(dlogits, dense_cache)
-    da = ref_conv.max_pool2d_backward(ref_conv.flatten_backward(df, flat_cache), pool_cache)
-    dx, dw, db = ref_conv.conv2d_backward(da * (z > 0) if relu_mask else da, conv_cache)
-    return {"loss": loss, "dx": dx, "dw": dw, "db": db, "dV": dV, "dc": dc}
+def reference_worked_example(example):
+    """Every value and gradient of the example, from the chapter's worked example."""
+    return week06_reference.worked_example(**example)
 
 
 HEAD_KEYS = ("loss", "dV", "dc")
@@ -1078,24 +1053,18 @@ from lapenna_labs.grading import (  # noqa: E402
 )
 
 
-def reference_worked_example(example, relu_mask=True):
-    """Every gradient of the example, from lapenna_labs' layers (independent of the lab's)."""
-    z, conv_cache = ref_conv.conv2d_forward(example["x"], example["w"], example["b"])
-    a = np.maximum(z, 0)
-    p, pool_cache = ref_conv.max_pool2d_forward(a, 2)
-    f, flat_cache = ref_conv.flatten_forward(p)
-    logits, dense_cache = ref_layers.dense_forward(f, example["V"], example["c"])
-    loss, dlogits = ref_losses.softmax_cross_entropy_with_grad(logits, example["labels"])
-    df, dV, dc = ref_layers.dense_backward(dlogits, dense_cache)
-    da = ref_conv.max_pool2d_backward(ref_conv.flatten_backward(df, flat_cache), pool_cache)
-    dx, dw, db = ref_conv.conv2d_backward(da * (z > 0) if relu_mask else da, conv_cache)
-    return {"loss": loss, "dx": dx, "dw": dw, "db": db, "dV": dV, "dc": dc}
+def reference_worked_example(example):
+    """Every value and gradient of the example, from the chapter's worked example."""
+    return week06_reference.worked_example(**example)
 
 
 CONV_KEYS = ("dw", "db", "dx")
 got = worked_example_gradients(example)
 want = reference_worked_example(example)
-no_mask = reference_worked_example(example, relu_mask=False)
+_, conv_cache = ref_conv.conv2d_forward(example["x"], example["w"], example["b"])
+no_mask = dict(
+    zip(("dx", "dw", "db"), ref_conv.conv2d_backward(want["da"], conv_cache), strict=True)
+)
 for key, what in (("db", "the conv biases"), ("dw", "the filters"), ("dx", "the input")):
     check_close(
         got[key],

@@ -2,10 +2,12 @@
 
 Book chapters, labs and tests all take their numbers from here, so a value is typed once.
 The data holds the inputs exactly as the slides state them; every output is computed.
-The functions are self-contained NumPy (float64): they use the package's input checks
-(:mod:`lapenna_labs._validation`) but none of its layers, losses or optimizers, so the tests
-that compare the two compare independent code, and check both against PyTorch autograd and
-published values.
+The functions of weeks 1 to 5 are self-contained NumPy (float64): they use the package's input
+checks (:mod:`lapenna_labs._validation`) but none of its layers, losses or optimizers, so the
+tests that compare the two compare independent code, and check both against PyTorch autograd
+and published values. Week 6's worked example is the exception: it chains the package's own
+layers, because what it shows is those layers' backward passes at work; its tests compare it
+with the same network in PyTorch autograd and with finite differences.
 
 One module per week of the course, by where the chapters use the examples, and the errata;
 every public name is also here (``examples.two_two_two_forward`` is
@@ -30,6 +32,9 @@ week04    the 2-2-2 network's backward pass, update and training, the slides' co
 week05    a convolution by hand (:data:`HAND_INPUT`, :data:`HAND_KERNEL`,
           :func:`conv_by_hand`: every window, product and sum) and the receptive field of a
           stack of layers (:func:`receptive_field`)
+week06    a conv-relu-pool-dense network small enough to backpropagate by hand
+          (:data:`EXAMPLE_INPUT`, :data:`EXAMPLE_FILTERS`...): :func:`worked_example` returns
+          every forward value and every gradient
 errata    :data:`SLIDE_ERRATA` (each :class:`Erratum` with the function that proves the right
           value and a ``recompute`` that says it), :data:`SLIDE_TYPOS`, :func:`erratum`;
           :func:`axpby_flops` (:func:`lapenna_labs.blas.axpby_flops`, which an erratum is about)
@@ -125,11 +130,26 @@ from .week04 import (
     two_two_two_update,
 )
 from .week05 import HAND_BIAS, HAND_INPUT, HAND_KERNEL, conv_by_hand, receptive_field
+from .week06 import (
+    EXAMPLE_CONV_BIAS,
+    EXAMPLE_DENSE_BIAS,
+    EXAMPLE_DENSE_WEIGHTS,
+    EXAMPLE_FILTERS,
+    EXAMPLE_INPUT,
+    EXAMPLE_LABELS,
+    worked_example,
+)
 
 __all__ = [
     "CCE_BATCH_PREDICTIONS",
     "CCE_BATCH_SLIDE_LOSSES",
     "CCE_BATCH_TARGETS",
+    "EXAMPLE_CONV_BIAS",
+    "EXAMPLE_DENSE_BIAS",
+    "EXAMPLE_DENSE_WEIGHTS",
+    "EXAMPLE_FILTERS",
+    "EXAMPLE_INPUT",
+    "EXAMPLE_LABELS",
     "HAND_BIAS",
     "HAND_INPUT",
     "HAND_KERNEL",
@@ -185,4 +205,5 @@ __all__ = [
     "two_two_two_slide_code",
     "two_two_two_training",
     "two_two_two_update",
+    "worked_example",
 ]
