@@ -604,3 +604,77 @@ def test_lab05_checks_refuse_the_classic_conv_mistakes(
     else:
         with pytest.raises((AssertionError, ReferenceBlockedError), match=refusal):
             exec(cell, namespace)
+
+
+# Lab 6: the backward passes' checks refuse the classic mistakes, visible and hidden.
+
+LAB06_ANSWERS = [
+    "imports",
+    "conv2d_forward_given",
+    "conv2d_backward",
+    "max_pool2d_forward_given",
+    "max_pool2d_backward",
+    "batchnorm_forward_given",
+    "batchnorm_backward",
+]
+
+
+@pytest.mark.parametrize(
+    "answer, old, new, test_cell, refusal",
+    [
+        (None, None, None, "test_conv2d_backward", None),
+        (None, None, None, "test_max_pool2d_backward_ties", None),
+        (None, None, None, "test_batchnorm_backward", None),
+        (
+            "conv2d_backward",
+            "db = dout.sum(axis=(0, 2, 3))",
+            "db = dout.mean(axis=(0, 2, 3))",
+            "test_conv2d_backward",
+            "db",
+        ),
+        (
+            "conv2d_backward",
+            "dxp[:, :, rows, cols] +=",
+            "dxp[:, :, rows, cols] =",
+            "test_conv2d_backward",
+            "dx",
+        ),
+        (
+            # the last maximum of a window instead of the first
+            "max_pool2d_backward",
+            "first_max = windows.reshape(*dout.shape, k * k).argmax(axis=-1)",
+            "first_max = k * k - 1 - windows.reshape(*dout.shape, k * k)[..., ::-1].argmax(-1)",
+            "test_max_pool2d_backward_ties",
+            "max_pool2d_backward",
+        ),
+        (
+            "batchnorm_backward",
+            "        - dxhat.sum(axis=axes, keepdims=True)  # through the mean\n",
+            "",
+            "test_batchnorm_backward",
+            "dx",
+        ),
+        (
+            # right values from the package's own backward: only the hidden test refuses it
+            "conv2d_backward",
+            "    x, w, b, stride, padding = cache\n",
+            "    x, w, b, stride, padding = cache\n"
+            "    from lapenna_labs import conv as _conv\n\n"
+            "    _, package_cache = _conv.conv2d_forward(x, w, b, stride=stride, padding=padding)\n"
+            "    return _conv.conv2d_backward(dout, package_cache)\n",
+            "test_conv2d_backward",
+            "blocked",
+        ),
+    ],
+)
+def test_lab06_checks_refuse_the_classic_backward_mistakes(answer, old, new, test_cell, refusal):
+    from lapenna_labs.grading import ReferenceBlockedError
+
+    changes = [(answer, old, new)] if answer else []
+    namespace = _run_cells("lab06", LAB06_ANSWERS, {}, changes)
+    cell = _lab_cells("lab06")[test_cell]
+    if refusal is None:
+        exec(cell, namespace)
+    else:
+        with pytest.raises((AssertionError, ReferenceBlockedError), match=refusal):
+            exec(cell, namespace)
