@@ -29,14 +29,19 @@ References
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from lapenna_labs import training
+from lapenna_labs._network import (
+    NetworkMixin,
+    as_finite_batch,
+    check_float_dtype,
+    draw_weights,
+    uses_he_init,
+)
 from lapenna_labs._validation import (
     as_float_array,
     as_generator,
@@ -141,17 +146,13 @@ class CNNSummary:
     __repr__ = __str__
 
 
-def _init_uses_he(activation: str) -> bool:
-    return activation in ("relu", "leaky_relu")
-
-
 def _as_int_tuple(value: Any, *, name: str, func: str, nonnegative: bool = False) -> tuple:
     items = value if isinstance(value, (tuple, list)) else [value]
     check = check_nonnegative_int if nonnegative else check_positive_int
     return tuple(check(v, name=f"{name}[{i}]", func=func) for i, v in enumerate(items))
 
 
-class CNN:
+class CNN(NetworkMixin):
     r"""A LeNet-style convolutional classifier: conv blocks, then dense layers, then logits.
 
     Each conv block is ``conv -> activation -> max pool``; the last block's output is
@@ -264,12 +265,7 @@ class CNN:
         classes = check_positive_int(n_classes, name="n_classes", func=func)
         act = check_name(activation, ACTIVATIONS, what="activation", func=func)
         act = "identity" if act == "linear" else act
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            dt = None
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"{func}: dtype must be float32 or float64, got {dtype!r}")
+        dt = check_float_dtype(dtype, func)
         rng = as_generator(seed, func=func)
 
         self.input_shape: tuple[int, int, int] = shape  # type: ignore[assignment]
@@ -290,14 +286,14 @@ class CNN:
         layers: list[tuple[str, str, dict[str, Any]]] = []
         rows: list[LayerInfo] = []
         c, h, w = shape
-        he = _init_uses_he(act)
+        he = uses_he_init(act)
         for i, (f, k, p) in enumerate(zip(channels, kernels, pads, strict=True), start=1):
             probe = np.zeros((1, c, h, w), dtype=dt)
             _, _, _, g = conv_geometry(
                 probe, np.zeros((f, c, k, k), dtype=dt), None, 1, p, func=func
             )
             fan_in = c * k * k
-            weights = self._draw((f, c, k, k), fan_in, f * k * k, he, rng)
+            weights = draw_weights(rng, (f, c, k, k), fan_in, f * k * k, he, dt)
             self._add_params(f"conv{i}", weights, f)
             layers.append(("conv", f"conv{i}", {"padding": p}))
             gemm = (g.OH * g.OW, g.gemm_shape[1], g.gemm_shape[2])  # one sample (N = 1)
@@ -320,7 +316,7 @@ class CNN:
         sizes = (*hidden_sizes, classes)
         for i, n_out in enumerate(sizes, start=1):
             last = i == len(sizes)
-            weights = self._draw((n_in, n_out), n_in, n_out, he and not last, rng)
+            weights = draw_weights(rng, (n_in, n_out), n_in, n_out, he and not last, dt)
             self._add_params(f"dense{i}", weights, n_out)
             layers.append(("dense", f"dense{i}", {"need_dx": True}))
             gemm = (1, n_in, n_out)
@@ -338,29 +334,11 @@ class CNN:
         # Dense gradients are written into these arrays every step (as MLP does).
         self._grads = {key: np.empty_like(param) for key, param in self.params.items()}
 
-    def _draw(
-        self,
-        shape: tuple[int, ...],
-        fan_in: int,
-        fan_out: int,
-        he: bool,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        if he:
-            return rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape).astype(self.dtype)
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
-        return rng.uniform(-limit, limit, size=shape).astype(self.dtype)
-
     def _add_params(self, name: str, weights: np.ndarray, n_out: int) -> None:
         self.params[f"{name}.w"] = weights
         self.params[f"{name}.b"] = np.zeros(n_out, dtype=self.dtype)
 
     # ------------------------------------------------------------------ description
-
-    @property
-    def n_params(self) -> int:
-        """The number of trainable numbers (weights and biases)."""
-        return sum(p.size for p in self.params.values())
 
     def __repr__(self) -> str:
         return (
@@ -405,9 +383,7 @@ class CNN:
 
     def _check_X(self, X: Any, func: str) -> np.ndarray:
         c, h, w = self.input_shape
-        X = as_float_array(X, name="X", func=func, ndim=(2, 4), allow_nonfinite=True)
-        if not math.isfinite(float(np.sum(X))):
-            as_float_array(X, name="X", func=func)  # names the problem: NaN or infinity
+        X = as_finite_batch(X, func, ndim=(2, 4))
         if X.shape[0] == 0:
             raise ValueError(f"{func}: X has no samples")
         if X.ndim == 2:
@@ -462,8 +438,7 @@ class CNN:
         ValueError
             Naming the problem: shape, dtype, NaN or infinity, labels out of range.
         """
-        X = self._check_X(X, func)
-        return X, self._check_targets(y, X.shape[0], func)
+        return self._check_data(X, y, func)
 
     # ------------------------------------------------------------------ the arithmetic
 
@@ -516,6 +491,10 @@ class CNN:
 
     # ------------------------------------------------------------------ training protocol
 
+    def _logits(self, X: Any, func: str) -> np.ndarray:
+        # What logits, forward and predict share: check X (naming `func`), run the layers.
+        return self._forward(self._check_X(X, func))[0]
+
     def batch_loss_and_grads(
         self, X: np.ndarray, y: np.ndarray, need_grads: bool = True
     ) -> tuple[float, dict[str, np.ndarray] | None, np.ndarray]:
@@ -561,7 +540,7 @@ class CNN:
         -------
         ndarray, shape (N, n_classes), the network's dtype
         """
-        return self._forward(self._check_X(X, "CNN.logits"))[0]
+        return self._logits(X, "CNN.logits")
 
     def forward(self, X: Any) -> np.ndarray:
         """Class probabilities, the softmax of the logits.
@@ -575,15 +554,13 @@ class CNN:
         ndarray, shape (N, n_classes), the network's dtype
             Rows sum to 1.
         """
-        logits, _ = self._forward(self._check_X(X, "CNN.forward"))
-        return _activation_forward(logits, "softmax")
+        return _activation_forward(self._logits(X, "CNN.forward"), "softmax")
 
     predict_proba = forward
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted classes, int64 of shape (N,), for `X` shaped (N, C, H, W) or (N, C*H*W)."""
-        logits, _ = self._forward(self._check_X(X, "CNN.predict"))
-        return logits.argmax(axis=1)
+        return self._logits(X, "CNN.predict").argmax(axis=1)
 
     def loss_and_grads(self, X: Any, y: Any) -> tuple[float, dict[str, np.ndarray]]:
         """The mean softmax cross-entropy on a batch and its gradient for every parameter.
@@ -599,9 +576,7 @@ class CNN:
         grads : dict of str to ndarray
             Keyed, shaped and typed like ``params`` (copies, the caller's to keep).
         """
-        checked = self.check_data(X, y, "CNN.loss_and_grads")
-        loss, grads, _ = self.batch_loss_and_grads(*checked)
-        return loss, {key: grad.copy() for key, grad in grads.items()}
+        return self._loss_and_grad_copies(X, y, "CNN.loss_and_grads")
 
     def evaluate(self, X: Any, y: Any) -> float:
         """Classification accuracy on ``(X, y)``, in [0, 1].
@@ -639,5 +614,4 @@ class CNN:
         >>> history["loss"][-1] < history["loss"][0]
         True
         """
-        self.history = training.fit(self, X, y, name="CNN.fit", **options)
-        return self.history
+        return self._fit(X, y, "CNN.fit", options)

@@ -32,13 +32,18 @@ References
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from lapenna_labs import training
+from lapenna_labs._network import (
+    NetworkMixin,
+    as_finite_batch,
+    check_float_dtype,
+    draw_weights,
+    uses_he_init,
+)
 from lapenna_labs._validation import (
     as_float_array,
     as_generator,
@@ -74,11 +79,7 @@ LOSS_OUTPUTS = {
 }
 
 
-def _init_uses_he(activation: str) -> bool:
-    return activation in ("relu", "leaky_relu")
-
-
-class MLP:
+class MLP(NetworkMixin):
     r"""A fully connected feed-forward network trained with mini-batch gradient descent.
 
     Parameters
@@ -198,12 +199,7 @@ class MLP:
                 f"{func}: loss {loss_name!r} does not go with output {out!r}; "
                 f"use output {' or '.join(repr(o) for o in allowed)}"
             )
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            dt = None
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"{func}: dtype must be float32 or float64, got {dtype!r}")
+        dt = check_float_dtype(dtype, func)
         rng = as_generator(seed, func=func)
 
         self.layer_sizes = sizes
@@ -223,12 +219,8 @@ class MLP:
         n_layers = len(sizes) - 1
         for layer in range(1, n_layers + 1):
             fan_in, fan_out = sizes[layer - 1], sizes[layer]
-            if layer < n_layers and _init_uses_he(hidden):
-                W = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
-            else:
-                limit = math.sqrt(6.0 / (fan_in + fan_out))
-                W = rng.uniform(-limit, limit, size=(fan_in, fan_out))
-            self.params[f"W{layer}"] = W.astype(dt)
+            he = layer < n_layers and uses_he_init(hidden)
+            self.params[f"W{layer}"] = draw_weights(rng, (fan_in, fan_out), fan_in, fan_out, he, dt)
             self.params[f"b{layer}"] = np.zeros(fan_out, dtype=dt)
         self._layer_keys = tuple((f"W{layer}", f"b{layer}") for layer in range(1, n_layers + 1))
         # The gradients of a training step are written here, every step into the same arrays
@@ -246,11 +238,6 @@ class MLP:
     def is_classifier(self) -> bool:
         """Whether the network classifies (softmax or sigmoid output, or a cross-entropy loss)."""
         return self._task != "regression"
-
-    @property
-    def n_params(self) -> int:
-        """The number of trainable numbers (weights and biases)."""
-        return sum(p.size for p in self.params.values())
 
     def __repr__(self) -> str:
         return (
@@ -277,12 +264,7 @@ class MLP:
     # ------------------------------------------------------------------ input checks
 
     def _check_X(self, X: Any, func: str) -> np.ndarray:
-        # Finiteness is tested with a sum, which needs no temporary array (on a 60,000 x 784
-        # training set the isfinite mask costs about a fast epoch): NaN and infinity always
-        # make the sum non-finite; only then (or on overflow) the full check runs.
-        X = as_float_array(X, name="X", func=func, ndim=2, allow_nonfinite=True)
-        if not math.isfinite(float(np.sum(X))):
-            as_float_array(X, name="X", func=func)  # names the problem: NaN or infinity
+        X = as_finite_batch(X, func, ndim=2)
         if X.shape[1] != self.layer_sizes[0]:
             raise ValueError(
                 f"{func}: X has {X.shape[1]} features but the network expects {self.layer_sizes[0]}"
@@ -351,8 +333,7 @@ class MLP:
         ValueError
             Naming the problem: shape, dtype, NaN or infinity, labels out of range.
         """
-        X = self._check_X(X, func)
-        return X, self._check_targets(y, X.shape[0], func)
+        return self._check_data(X, y, func)
 
     # ------------------------------------------------------------------ the arithmetic
 
@@ -498,8 +479,7 @@ class MLP:
         ``categorical_cross_entropy`` of the probabilities except where a probability
         falls below that function's clipping ``eps``.)
         """
-        loss, grads, _ = self.batch_loss_and_grads(*self.check_data(X, y, "MLP.loss_and_grads"))
-        return loss, {key: grad.copy() for key, grad in grads.items()}  # the caller's to keep
+        return self._loss_and_grad_copies(X, y, "MLP.loss_and_grads")
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted classes (or values, for a regression network).
@@ -572,5 +552,4 @@ class MLP:
         >>> history["accuracy"][-1] > history["accuracy"][0]
         True
         """
-        self.history = training.fit(self, X, y, name="MLP.fit", **options)
-        return self.history
+        return self._fit(X, y, "MLP.fit", options)
