@@ -210,6 +210,31 @@ def _toeplitz(w: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return T.reshape(g.F * g.OH * g.OW, g.C * g.H * g.W)
 
 
+def _toeplitz_geometry(
+    w_shape: Any, input_hw: Any, padding: Any, stride: Any, func: str
+) -> ConvGeometry:
+    """The geometry of ``T`` for filters `w_shape` on ``C x H x W`` inputs, from shapes alone.
+
+    What :func:`toeplitz_nnz` and :func:`toeplitz_density` both check, in the same order (the
+    input size, then the filters' shape, then that the window fits), so both name a bad
+    argument alike.
+    """
+    H, W = as_pair(input_hw, name="input_hw", func=func)
+    shape = _as_shape(w_shape, name="w_shape", func=func)
+    return _shape_geometry((1, shape[1], H, W), shape, stride, padding, func)
+
+
+def _toeplitz_nnz(g: ConvGeometry) -> int:
+    """The structural non-zeros of ``T`` for a checked geometry (see :func:`toeplitz_nnz`).
+
+    Each (output row, kernel row) pair whose input row is inside the unpadded image is one
+    tap along H, likewise along W; every filter-channel block holds one weight per tap pair.
+    """
+    taps_h = _axis_taps(g.H, g.OH, g.KH, g.stride[0], g.padding[0])[0].size
+    taps_w = _axis_taps(g.W, g.OW, g.KW, g.stride[1], g.padding[1])[0].size
+    return g.F * g.C * taps_h * taps_w
+
+
 def toeplitz_nnz(w_shape: Any, input_hw: Any, padding: Any = 0, stride: Any = 1) -> int:
     """The number of entries of :func:`toeplitz_matrix` that hold a weight (may be non-zero).
 
@@ -233,13 +258,7 @@ def toeplitz_nnz(w_shape: Any, input_hw: Any, padding: Any = 0, stride: Any = 1)
     >>> toeplitz_nnz((64, 3, 3, 3), (32, 32), padding=1)
     1696512
     """
-    func = "toeplitz_nnz"
-    H, W = as_pair(input_hw, name="input_hw", func=func)
-    shape = _as_shape(w_shape, name="w_shape", func=func)
-    g = _shape_geometry((1, shape[1], H, W), shape, stride, padding, func)
-    taps_h = _axis_taps(g.H, g.OH, g.KH, g.stride[0], g.padding[0])[0].size
-    taps_w = _axis_taps(g.W, g.OW, g.KW, g.stride[1], g.padding[1])[0].size
-    return g.F * g.C * taps_h * taps_w
+    return _toeplitz_nnz(_toeplitz_geometry(w_shape, input_hw, padding, stride, "toeplitz_nnz"))
 
 
 def toeplitz_density(w_shape: Any, input_hw: Any, padding: Any = 0, stride: Any = 1) -> float:
@@ -252,12 +271,8 @@ def toeplitz_density(w_shape: Any, input_hw: Any, padding: Any = 0, stride: Any 
     >>> round(toeplitz_density((64, 3, 3, 3), (32, 32), padding=1), 5)
     0.00843
     """
-    func = "toeplitz_density"
-    H, W = as_pair(input_hw, name="input_hw", func=func)
-    shape = _as_shape(w_shape, name="w_shape", func=func)
-    g = _shape_geometry((1, shape[1], H, W), shape, stride, padding, func)
-    size = g.F * g.OH * g.OW * g.C * g.H * g.W
-    return toeplitz_nnz(shape, (H, W), padding, stride) / size
+    g = _toeplitz_geometry(w_shape, input_hw, padding, stride, "toeplitz_density")
+    return _toeplitz_nnz(g) / (g.F * g.OH * g.OW * g.C * g.H * g.W)
 
 
 def conv2d_toeplitz(x: Any, w: Any, b: Any = None, padding: Any = 0, stride: Any = 1) -> np.ndarray:
