@@ -112,6 +112,29 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, *, names: tuple[str, str], fu
         )
 
 
+def as_output_gradient(
+    dout: Any,
+    expected: tuple[int, ...],
+    *,
+    output: str,
+    func: str,
+    ndim: int | None = None,
+    note: str = "",
+) -> np.ndarray:
+    """Return a backward pass's `dout` as a float array, or raise unless it is shaped `expected`.
+
+    `dout` is the gradient of the loss with respect to the forward pass's output, so it must
+    have that output's shape exactly: NumPy would broadcast a wrong one silently, or fail
+    deep inside a product with a message about shapes the caller never wrote. The message is
+    ``"{func}: dout has shape S but {output} {expected}{note}"``; `output` says what the
+    forward output was (``"the layer's output has shape"``).
+    """
+    dout = as_float_array(dout, name="dout", func=func, ndim=ndim)
+    if dout.shape != expected:
+        raise ValueError(f"{func}: dout has shape {dout.shape} but {output} {expected}{note}")
+    return dout
+
+
 def check_positive_int(value: Any, *, name: str, func: str) -> int:
     """Return ``value`` as an int, raising a ValueError unless it is a positive integer."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:

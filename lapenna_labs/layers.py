@@ -34,7 +34,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lapenna_labs._validation import as_float_array, check_name, check_same_shape
+from lapenna_labs._validation import (
+    as_float_array,
+    as_output_gradient,
+    check_name,
+    check_same_shape,
+)
 from lapenna_labs.activations import _KERNELS, ACTIVATIONS, _softmax
 
 __all__ = [
@@ -186,12 +191,10 @@ def dense_backward(
     if not (isinstance(cache, tuple) and len(cache) == 3):
         raise ValueError(f"{func}: cache must be the (x, W, b) tuple returned by dense_forward")
     x, W, b = cache
-    dout = as_float_array(dout, name="dout", func=func, ndim=2)
     expected = (x.shape[0], W.shape[1])
-    if dout.shape != expected:
-        raise ValueError(
-            f"{func}: dout has shape {dout.shape} but the layer's output has shape {expected}"
-        )
+    dout = as_output_gradient(
+        dout, expected, output="the layer's output has shape", func=func, ndim=2
+    )
     dx, dW, db = _dense_backward(dout, x, W)
     return (
         dx.astype(x.dtype, copy=False),

@@ -51,7 +51,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lapenna_labs._validation import as_float_array, check_positive_int, check_positive_number
+from lapenna_labs._validation import (
+    as_float_array,
+    as_output_gradient,
+    check_positive_int,
+    check_positive_number,
+)
 
 __all__ = [
     "BatchNormState",
@@ -198,13 +203,9 @@ def _check_cache(cache: Any, kind: str, func: str) -> NormCache:
 
 
 def _check_dout(dout: Any, cache: NormCache, func: str) -> np.ndarray:
-    dout = as_float_array(dout, name="dout", func=func)
-    if dout.shape != cache.xhat.shape:
-        raise ValueError(
-            f"{func}: dout has shape {dout.shape} but the layer's output has shape "
-            f"{cache.xhat.shape}"
-        )
-    return dout
+    return as_output_gradient(
+        dout, cache.xhat.shape, output="the layer's output has shape", func=func
+    )
 
 
 def _cast(grads: tuple[np.ndarray, ...], dtypes: tuple[np.dtype, ...]) -> tuple[np.ndarray, ...]:

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from lapenna_labs._validation import as_float_array
+from lapenna_labs._validation import as_float_array, as_output_gradient
 from lapenna_labs.conv._geometry import (
     ConvGeometry,
     _window_geometry,
@@ -359,10 +359,12 @@ def conv2d_backward(dout: Any, cache: Conv2dCache) -> tuple[np.ndarray, np.ndarr
     func = "conv2d_backward"
     if not isinstance(cache, Conv2dCache):
         raise ValueError(f"{func}: cache must be the Conv2dCache returned by conv2d_forward")
-    dout = as_float_array(dout, name="dout", func=func, ndim=4)
-    if dout.shape != cache.geometry.out_shape:
-        raise ValueError(
-            f"{func}: dout has shape {dout.shape} but the forward output was "
-            f"{cache.geometry.out_shape}; they must match"
-        )
+    dout = as_output_gradient(
+        dout,
+        cache.geometry.out_shape,
+        output="the forward output was",
+        func=func,
+        ndim=4,
+        note="; they must match",
+    )
     return _conv2d_backward(dout.astype(cache.cols.dtype, copy=False), cache)

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lapenna_labs._validation import as_float_array
+from lapenna_labs._validation import as_output_gradient
 from lapenna_labs.conv._geometry import ConvGeometry, conv_geometry
 
 __all__ = ["NaiveConv2dCache", "conv2d_backward_naive", "conv2d_forward_naive"]
@@ -123,11 +123,7 @@ def conv2d_backward_naive(
     if not isinstance(cache, NaiveConv2dCache):
         raise ValueError(f"{func}: cache must be the NaiveConv2dCache of conv2d_forward_naive")
     xp, w, g = cache
-    dout = as_float_array(dout, name="dout", func=func, ndim=4)
-    if dout.shape != g.out_shape:
-        raise ValueError(
-            f"{func}: dout has shape {dout.shape} but the forward output was {g.out_shape}"
-        )
+    dout = as_output_gradient(dout, g.out_shape, output="the forward output was", func=func, ndim=4)
     Cg, Fg = g.C // g.groups, g.F // g.groups
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)

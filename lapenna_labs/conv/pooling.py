@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from lapenna_labs._validation import as_float_array
+from lapenna_labs._validation import as_float_array, as_output_gradient
 from lapenna_labs.conv._geometry import ConvGeometry, pool_geometry
 
 __all__ = [
@@ -154,12 +154,9 @@ def _fold(dwin: np.ndarray, g: ConvGeometry, dtype: np.dtype) -> np.ndarray:
 
 
 def _check_dout(dout: Any, g: ConvGeometry, func: str) -> np.ndarray:
-    dout = as_float_array(dout, name="dout", func=func, ndim=4)
-    if dout.shape != g.out_shape:
-        raise ValueError(
-            f"{func}: dout has shape {dout.shape} but the pool's output has shape {g.out_shape}"
-        )
-    return dout
+    return as_output_gradient(
+        dout, g.out_shape, output="the pool's output has shape", func=func, ndim=4
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,11 +496,8 @@ def flatten_backward(dout: Any, cache: FlattenCache) -> np.ndarray:
     func = "flatten_backward"
     if not isinstance(cache, FlattenCache):
         raise ValueError(f"{func}: cache must be the FlattenCache returned by flatten_forward")
-    dout = as_float_array(dout, name="dout", func=func, ndim=2)
-    N = cache.shape[0]
-    expected = (N, int(np.prod(cache.shape[1:])))
-    if dout.shape != expected:
-        raise ValueError(
-            f"{func}: dout has shape {dout.shape} but the flattened output has shape {expected}"
-        )
+    expected = (cache.shape[0], int(np.prod(cache.shape[1:])))
+    dout = as_output_gradient(
+        dout, expected, output="the flattened output has shape", func=func, ndim=2
+    )
     return _flatten_backward(dout, cache.shape)
