@@ -121,6 +121,15 @@ def _geometry(
     return _window_geometry(x_shape, F, KH, KW, stride, padding, dilation, groups, func)
 
 
+def _macs(g: ConvGeometry) -> int:
+    """The multiply-adds of a checked convolution: one ``(M, K) x (K, F/groups)`` GEMM a group.
+
+    :func:`conv2d_counts` and :func:`conv2d_macs` both count them here, so the two agree.
+    """
+    M, K, Fg = g.gemm_shape
+    return g.groups * M * K * Fg
+
+
 def conv2d_counts(
     x_shape: Any,
     w_shape: Any,
@@ -172,7 +181,7 @@ def conv2d_counts(
     g = _geometry(x_shape, w_shape, stride, padding, dilation, groups, func)
     size = itemsize(dtype, func=func)
     M, K, Fg = g.gemm_shape
-    macs = g.groups * M * K * Fg
+    macs = _macs(g)
     flops = 2 * macs
     out_elements = g.N * g.F * g.OH * g.OW
     params = g.F * K + (g.F if bias else 0)
@@ -222,9 +231,7 @@ def conv2d_macs(
     >>> conv2d_macs((1, 64, 56, 56), (64, 64, 3, 3), padding=1)
     115605504
     """
-    g = _geometry(x_shape, w_shape, stride, padding, dilation, groups, "conv2d_macs")
-    M, K, Fg = g.gemm_shape
-    return g.groups * M * K * Fg
+    return _macs(_geometry(x_shape, w_shape, stride, padding, dilation, groups, "conv2d_macs"))
 
 
 def conv2d_flops(
