@@ -112,6 +112,18 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, *, names: tuple[str, str], fu
         )
 
 
+def check_cache(cache: Any, cache_type: type, *, forward: str, func: str) -> Any:
+    """Return `cache` unless it is not a `cache_type`, the type that `forward` returns.
+
+    A backward pass trusts its cache's arrays, so a cache from another layer (or a tuple put
+    together by hand) must fail here, with the function that makes the right one, rather
+    than as a wrong gradient.
+    """
+    if not isinstance(cache, cache_type):
+        raise ValueError(f"{func}: cache must be the {cache_type.__name__} returned by {forward}")
+    return cache
+
+
 def as_output_gradient(
     dout: Any,
     expected: tuple[int, ...],

@@ -37,6 +37,7 @@ import numpy as np
 from lapenna_labs._validation import (
     as_float_array,
     as_output_gradient,
+    check_cache,
     check_name,
     check_same_shape,
 )
@@ -312,11 +313,7 @@ def activation_backward(da: Any, cache: ActivationCache) -> np.ndarray:
     array([[0., 5.]])
     """
     func = "activation_backward"
-    if not isinstance(cache, ActivationCache):
-        raise ValueError(
-            f"{func}: cache must be the ActivationCache returned by activation_forward"
-        )
-    name, z = cache
+    name, z = check_cache(cache, ActivationCache, forward="activation_forward", func=func)
     da = as_float_array(da, name="da", func=func)
     check_same_shape(da, z, names=("da", "z"), func=func)
     dz = _activation_backward(da, z, _activation_forward(z, name), name)

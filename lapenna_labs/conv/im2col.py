@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from lapenna_labs._validation import as_float_array, as_output_gradient
+from lapenna_labs._validation import as_float_array, as_output_gradient, check_cache
 from lapenna_labs.conv._geometry import (
     ConvGeometry,
     _window_geometry,
@@ -357,8 +357,7 @@ def conv2d_backward(dout: Any, cache: Conv2dCache) -> tuple[np.ndarray, np.ndarr
            [20., 24.]]), array([4.]))
     """
     func = "conv2d_backward"
-    if not isinstance(cache, Conv2dCache):
-        raise ValueError(f"{func}: cache must be the Conv2dCache returned by conv2d_forward")
+    check_cache(cache, Conv2dCache, forward="conv2d_forward", func=func)
     dout = as_output_gradient(
         dout,
         cache.geometry.out_shape,

@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from lapenna_labs._validation import as_float_array, as_output_gradient
+from lapenna_labs._validation import as_float_array, as_output_gradient, check_cache
 from lapenna_labs.conv._geometry import ConvGeometry, pool_geometry
 
 __all__ = [
@@ -291,8 +291,7 @@ def max_pool2d_backward(dout: Any, cache: MaxPoolCache) -> np.ndarray:
            [0., 0., 1., 1.]])
     """
     func = "max_pool2d_backward"
-    if not isinstance(cache, MaxPoolCache):
-        raise ValueError(f"{func}: cache must be the MaxPoolCache returned by max_pool2d_forward")
+    check_cache(cache, MaxPoolCache, forward="max_pool2d_forward", func=func)
     dout = _check_dout(dout, cache.geometry, func)
     return _max_pool2d_backward(dout, cache.argmax, cache.geometry, cache.dtype)
 
@@ -402,8 +401,7 @@ def avg_pool2d_backward(dout: Any, cache: AvgPoolCache) -> np.ndarray:
            [0.25, 0.5 , 0.25]])
     """
     func = "avg_pool2d_backward"
-    if not isinstance(cache, AvgPoolCache):
-        raise ValueError(f"{func}: cache must be the AvgPoolCache returned by avg_pool2d_forward")
+    check_cache(cache, AvgPoolCache, forward="avg_pool2d_forward", func=func)
     dout = _check_dout(dout, cache.geometry, func)
     return _avg_pool2d_backward(dout, cache.geometry, cache.dtype)
 
@@ -494,8 +492,7 @@ def flatten_backward(dout: Any, cache: FlattenCache) -> np.ndarray:
     (2, 3, 4, 4)
     """
     func = "flatten_backward"
-    if not isinstance(cache, FlattenCache):
-        raise ValueError(f"{func}: cache must be the FlattenCache returned by flatten_forward")
+    check_cache(cache, FlattenCache, forward="flatten_forward", func=func)
     expected = (cache.shape[0], int(np.prod(cache.shape[1:])))
     dout = as_output_gradient(
         dout, expected, output="the flattened output has shape", func=func, ndim=2
