@@ -15,6 +15,9 @@ pooling      max and average pooling forward and backward, :func:`flatten_forwar
 counts       multiply-adds, flops, bytes, im2col's memory blow-up and the intensity of a layer
 alternatives the convolution as one doubly block Toeplitz matrix, by FFT, and by Winograd
              F(2x2, 3x3), with their multiplication counts
+transpose    :func:`conv_transpose2d_forward` / :func:`conv_transpose2d_backward` (the adjoint
+             of the convolution), nearest and bilinear upsampling, U-Net's
+             :func:`crop_and_concat`
 ============ ================================================================================
 
 The shape arithmetic (:class:`ConvGeometry`, :func:`output_size`) is written once, in
@@ -64,6 +67,20 @@ from .pooling import (
     max_pool2d_backward,
     max_pool2d_forward,
 )
+from .transpose import (
+    ConvTranspose2dCache,
+    CropConcatCache,
+    UpsampleCache,
+    conv_transpose2d_backward,
+    conv_transpose2d_forward,
+    conv_transpose_output_size,
+    crop_and_concat,
+    crop_and_concat_backward,
+    upsample_bilinear2d_backward,
+    upsample_bilinear2d_forward,
+    upsample_nearest2d_backward,
+    upsample_nearest2d_forward,
+)
 
 __all__ = [
     "WINOGRAD_A_T",
@@ -87,8 +104,15 @@ __all__ = [
     "conv2d_toeplitz",
     "Conv2dCache",
     "conv_geometry",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_forward",
+    "conv_transpose_output_size",
     "ConvCounts",
     "ConvGeometry",
+    "ConvTranspose2dCache",
+    "crop_and_concat",
+    "crop_and_concat_backward",
+    "CropConcatCache",
     "direct_multiplications",
     "fft_multiplications",
     "flatten_backward",
@@ -106,6 +130,11 @@ __all__ = [
     "toeplitz_matrix",
     "toeplitz_multiplications",
     "toeplitz_nnz",
+    "upsample_bilinear2d_backward",
+    "upsample_bilinear2d_forward",
+    "upsample_nearest2d_backward",
+    "upsample_nearest2d_forward",
+    "UpsampleCache",
     "winograd_f2x2_3x3",
     "winograd_multiplications",
 ]
