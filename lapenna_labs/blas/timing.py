@@ -44,6 +44,15 @@ __all__ = [
 ]
 
 
+def _gflops(flops: float, seconds: float) -> float:
+    """The rate ``flops / seconds`` in GFLOP/s; infinite when the clock did not tick.
+
+    A coarse clock can report 0 s for a tiny product; ``inf`` says "faster than the clock
+    resolves" instead of raising ZeroDivisionError in the middle of a sweep.
+    """
+    return flops / seconds / 1e9 if seconds > 0 else math.inf
+
+
 @dataclass(frozen=True)
 class TimingResult:
     """Repeated timings of one piece of work, and the rate they imply.
@@ -104,14 +113,14 @@ class TimingResult:
         """GFLOP/s at the median time, or ``None`` without ``flops``."""
         if self.flops is None:
             return None
-        return self.flops / self.median / 1e9 if self.median > 0 else math.inf
+        return _gflops(self.flops, self.median)
 
     @property
     def gflops_best(self) -> float | None:
         """GFLOP/s at the fastest repeat, or ``None`` without ``flops``."""
         if self.flops is None:
             return None
-        return self.flops / self.min / 1e9 if self.min > 0 else math.inf
+        return _gflops(self.flops, self.min)
 
     def as_record(self) -> dict[str, Any]:
         """A flat dict (for pandas or :func:`lapenna_labs.plots.plot_gflops`)."""
@@ -606,7 +615,7 @@ def naive_time_gemm(
         if kind == "cuda":
             torch.cuda.synchronize(index)  # only so the next cell starts clean
     seconds = timeend - timestt
-    gflops = gemm_flops(n, n, n) / seconds / 1e9 if seconds > 0 else math.inf
+    gflops = _gflops(gemm_flops(n, n, n), seconds)
     return NaiveTiming(
         seconds=seconds,
         gflops=gflops,
