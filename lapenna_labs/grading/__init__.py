@@ -47,8 +47,8 @@ from lapenna_labs.grading.blocking import (
 )
 from lapenna_labs.grading.compare import (
     FakeClock,
-    check_against_reference,
     arrays_and_options,
+    check_against_reference,
     normal_inputs,
     random_examples,
     random_like,
