@@ -266,9 +266,9 @@ def iou_per_class(
     Notes
     -----
     :math:`\text{IoU}_k = |P_k \cap T_k| / |P_k \cup T_k|`, computed from the confusion
-    matrix (see the module's notes). It equals
+    matrix (see the module's notes). On the classes that occur it equals
     ``sklearn.metrics.jaccard_score(target.ravel(), pred.ravel(), average=None,
-    labels=range(K), zero_division=np.nan)``.
+    labels=range(K))``, which gives 0 (its `zero_division`) where this gives NaN.
 
     Examples
     --------
@@ -304,8 +304,9 @@ def dice_per_class(
     Notes
     -----
     :math:`\text{Dice}_k = 2 |P_k \cap T_k| / (|P_k| + |T_k|) = 2\,\text{IoU}_k /
-    (1 + \text{IoU}_k)`. It equals ``sklearn.metrics.f1_score(target.ravel(),
-    pred.ravel(), average=None, labels=range(K), zero_division=np.nan)``.
+    (1 + \text{IoU}_k)`. On the classes that occur it equals
+    ``sklearn.metrics.f1_score(target.ravel(), pred.ravel(), average=None,
+    labels=range(K))``, which gives 0 (its `zero_division`) where this gives NaN.
 
     Examples
     --------
