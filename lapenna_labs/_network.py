@@ -9,14 +9,32 @@ reaches both). The networks keep their own public methods and docstrings, which 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
 
 from lapenna_labs import training
-from lapenna_labs._validation import as_float_array
+from lapenna_labs._validation import as_float_array, check_name
 
-__all__ = ["NetworkMixin", "as_finite_batch", "check_float_dtype", "draw_weights", "uses_he_init"]
+__all__ = [
+    "NetworkMixin",
+    "as_finite_batch",
+    "check_activation",
+    "check_float_dtype",
+    "draw_weights",
+    "uses_he_init",
+]
+
+
+def check_activation(value: Any, choices: Collection[str], *, what: str, func: str) -> str:
+    """`value`, a name in `choices`, with Keras's alias ``"linear"`` read as ``"identity"``.
+
+    The networks store and print one name per activation, so a network built with
+    ``"linear"`` and one built with ``"identity"`` are the same network and say so.
+    """
+    name = check_name(value, choices, what=what, func=func)
+    return "identity" if name == "linear" else name
 
 
 def uses_he_init(activation: str) -> bool:

@@ -38,6 +38,7 @@ import numpy as np
 from lapenna_labs._network import (
     NetworkMixin,
     as_finite_batch,
+    check_activation,
     check_float_dtype,
     draw_weights,
     uses_he_init,
@@ -46,7 +47,6 @@ from lapenna_labs._validation import (
     as_float_array,
     as_generator,
     as_labels,
-    check_name,
     check_nonnegative_int,
     check_positive_int,
 )
@@ -263,8 +263,7 @@ class CNN(NetworkMixin):
         pool = check_positive_int(pool_size, name="pool_size", func=func)
         hidden_sizes = _as_int_tuple(hidden, name="hidden", func=func) if len(hidden) else ()
         classes = check_positive_int(n_classes, name="n_classes", func=func)
-        act = check_name(activation, ACTIVATIONS, what="activation", func=func)
-        act = "identity" if act == "linear" else act
+        act = check_activation(activation, ACTIVATIONS, what="activation", func=func)
         dt = check_float_dtype(dtype, func)
         rng = as_generator(seed, func=func)
 

@@ -40,6 +40,7 @@ import numpy as np
 from lapenna_labs._network import (
     NetworkMixin,
     as_finite_batch,
+    check_activation,
     check_float_dtype,
     draw_weights,
     uses_he_init,
@@ -187,10 +188,10 @@ class MLP(NetworkMixin):
             check_positive_int(n, name=f"layer_sizes[{i}]", func=func)
             for i, n in enumerate(layer_sizes)
         )
-        hidden = check_name(hidden_activation, ACTIVATIONS, what="hidden_activation", func=func)
-        hidden = "identity" if hidden == "linear" else hidden
-        out = check_name(output, (*OUTPUTS, "linear"), what="output", func=func)
-        out = "identity" if out == "linear" else out
+        hidden = check_activation(
+            hidden_activation, ACTIVATIONS, what="hidden_activation", func=func
+        )
+        out = check_activation(output, (*OUTPUTS, "linear"), what="output", func=func)
         loss_name = DEFAULT_LOSS[out] if loss is None else loss
         loss_name = check_name(loss_name, LOSSES, what="loss", func=func)
         allowed = LOSS_OUTPUTS.get(loss_name, OUTPUTS)
