@@ -47,3 +47,14 @@ def dtype(request):
 def tol(dtype):
     """The comparison tolerances for the current dtype."""
     return TOLERANCES[dtype]
+
+
+@pytest.fixture(autouse=True)
+def _restore_numpy_print_options():
+    """Undo any ``np.set_printoptions`` a test makes (a lab's imports cell sets precision=4).
+
+    The doctests of ``lapenna_labs`` run later in the same process and print arrays with
+    NumPy's default precision; a test that changed it would make them fail by test order.
+    """
+    with np.printoptions():
+        yield
