@@ -321,7 +321,7 @@ def unet_shapes(
     list of UNetStage
         In execution order: the encoder (two ``"conv3x3"`` and a ``"maxpool2x2"`` per level),
         the bottleneck's two ``"conv3x3"``, the decoder (``"upconv2x2"``, ``"crop+concat"``
-        and two ``"conv3x3"`` per level), and the ``"conv1x1"`` head: ``5 * depth + 3`` rows.
+        and two ``"conv3x3"`` per level), and the ``"conv1x1"`` head: ``7 * depth + 3`` rows.
 
     Examples
     --------
