@@ -25,6 +25,7 @@ cnn          a LeNet-5-style CNN on the conv, pool and dense layers, trained by 
 architectures  per-layer parameters, multiply-adds and GEMM shapes of LeNet-5 to ResNet-50
 detection    boxes, IoU, NMS, anchors, box coding, target assignment and COCO-style mAP
 segmentation per-pixel softmax cross-entropy, the confusion matrix, IoU and Dice per class
+unet         the U-Net's shape algebra and per-level costs, and a U-Net in PyTorch to train
 plots        GFLOP/s curves, the roofline, training curves, computational graphs
 data         MNIST loading (online, cached, or offline subset), one-hot, mini-batches
 examples     the lecture slides' worked examples as data, and the slides' errata
