@@ -27,7 +27,8 @@ detection    boxes, IoU, NMS, anchors, box coding, target assignment and COCO-st
 segmentation per-pixel softmax cross-entropy, the confusion matrix, IoU and Dice per class
 unet         the U-Net's shape algebra and per-level costs, and a U-Net in PyTorch to train
 plots        GFLOP/s curves, the roofline, training curves, computational graphs
-data         MNIST loading (online, cached, or offline subset), one-hot, mini-batches
+data         MNIST loading (online, cached, or offline subset), one-hot, mini-batches, and
+             digit scenes for segmentation (masks) and detection (boxes)
 examples     the lecture slides' worked examples as data, and the slides' errata
 measurements recorded GPU figures (device, date, software, method, statistic) the book prints
 grading      what the labs' tests share: blocking the reference, feedback, device detection

