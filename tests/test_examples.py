@@ -424,7 +424,16 @@ def test_bad_input_raises_a_clear_value_error(call, message):
 def test_the_package_exports_every_modules_public_names_as_the_same_objects():
     # The labs' hidden tests block a reference by identity, so examples.two_two_two_forward
     # must be the function itself, not a wrapper.
-    modules = (ex.week01, ex.week02, ex.week03, ex.week04, ex.week05, ex.week06, ex.errata)
+    modules = (
+        ex.week01,
+        ex.week02,
+        ex.week03,
+        ex.week04,
+        ex.week05,
+        ex.week06,
+        ex.week09,
+        ex.errata,
+    )
     assert sorted(ex.__all__) == sorted(name for m in modules for name in m.__all__)
     for module in modules:
         for name in module.__all__:
@@ -871,3 +880,22 @@ def test_cpu_and_wall_time_counts_no_cpu_while_sleeping():
 def test_cpu_and_wall_time_bad_input(args, kwargs, error, match):
     with pytest.raises(error, match=f"cpu_and_wall_time: {match}"):
         ex.cpu_and_wall_time(*args, **kwargs)
+
+
+def test_erratum_week09_date():
+    import calendar
+    import datetime
+
+    from lapenna_labs.examples import SCHEDULE_TABLE, WEBINAR_OCCURRENCES, webinar_dates
+
+    assert calendar.monthrange(2022, 4)[1] == 30  # April 31 does not exist
+    listed = [datetime.datetime.strptime(d, "%b %d, %Y").date() for d in WEBINAR_OCCURRENCES]
+    assert all(d.weekday() == calendar.THURSDAY for d in listed)
+    assert list(webinar_dates().values()) == listed
+    week9 = next(row for row in SCHEDULE_TABLE if row.week == 9)
+    assert (week9.month, week9.day) == ("April", 31)
+    # The days of the month in the table are right; the month labels are what is off.
+    assert [row.day for row in SCHEDULE_TABLE] == [d.day for d in listed]
+    wrong_month = [row.week for row in SCHEDULE_TABLE if row.month != f"{listed[row.week - 1]:%B}"]
+    assert wrong_month == [9, 12]
+    assert "March 31, 2022" in ex.erratum("week09_date").recompute()

@@ -35,6 +35,8 @@ week05    a convolution by hand (:data:`HAND_INPUT`, :data:`HAND_KERNEL`,
 week06    a conv-relu-pool-dense network small enough to backpropagate by hand
           (:data:`EXAMPLE_INPUT`, :data:`EXAMPLE_FILTERS`...): :func:`worked_example` returns
           every forward value and every gradient
+week09    the Spring 2022 webinars' dates: the meeting list (:data:`WEBINAR_OCCURRENCES`),
+          the schedule table (:data:`SCHEDULE_TABLE`) and :func:`webinar_dates`
 errata    :data:`SLIDE_ERRATA` (each :class:`Erratum` with the function that proves the right
           value and a ``recompute`` that says it), :data:`SLIDE_TYPOS`, :func:`erratum`;
           :func:`axpby_flops` (:func:`lapenna_labs.blas.axpby_flops`, which an erratum is about)
@@ -139,8 +141,20 @@ from .week06 import (
     EXAMPLE_LABELS,
     worked_example,
 )
+from .week09 import (
+    FIRST_WEBINAR,
+    SCHEDULE_TABLE,
+    WEBINAR_OCCURRENCES,
+    ScheduleRow,
+    webinar_dates,
+)
 
 __all__ = [
+    "webinar_dates",
+    "ScheduleRow",
+    "WEBINAR_OCCURRENCES",
+    "SCHEDULE_TABLE",
+    "FIRST_WEBINAR",
     "CCE_BATCH_PREDICTIONS",
     "CCE_BATCH_SLIDE_LOSSES",
     "CCE_BATCH_TARGETS",

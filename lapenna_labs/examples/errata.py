@@ -39,7 +39,7 @@ import numpy as np
 
 from ..blas import axpby_flops, axpy_bytes, axpy_flops, itemsize
 from ..gradcheck import numerical_gradient
-from . import week01, week02, week03, week04
+from . import week01, week02, week03, week04, week09
 
 __all__ = [
     "Erratum",
@@ -630,6 +630,28 @@ def _recompute_level1_blas_is_axpby() -> str:
     return (
         f"n = {n:,}: AXPBY {axpby:,} flops and AXPY {axpy:,} flops on the same {words:,} "
         f"words, {axpby / words:.2f} and {axpy / words:.2f} flop per word"
+    )
+
+
+@_slide_erratum(
+    id="week09_date",
+    location="'Schedule of LAPENNA Spring 2022' (the table of months, weeks, dates and topics)",
+    slides_say="Week 09, 'Object Detection, RC vehicle', on the 31st, in the 'April' rows; "
+    "week 12 under 'June or July'",
+    correct="the webinars ran weekly on Thursdays from February 3, 2022: week 9 was on "
+    "Thursday, March 31, 2022 (April has 30 days) and week 12 on April 21, 2022; the 'April' "
+    "label belongs one row lower and 'June or July' to the in-person workshop only; the same "
+    "deck's list of occurrences agrees",
+    proof=week09.webinar_dates,
+    note="The days of the month are right; only the month labels are misplaced.",
+    transcription_doubt="the table's month labels are merged cells, which a transcription may "
+    "have moved down by a row",
+)
+def _recompute_week09_date() -> str:
+    dates = week09.webinar_dates()
+    return (
+        f"week 9: {dates[9]:%A, %B} {dates[9].day}, {dates[9].year}; "
+        f"week 12: {dates[12]:%B} {dates[12].day}, {dates[12].year}"
     )
 
 
