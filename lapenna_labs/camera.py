@@ -117,8 +117,11 @@ EMBEDDED_GPUS: dict[str, dict[str, Any]] = {
             "fp16_gflops": "dense tensor-core rate, not printed: the datasheet's 20 dense INT8 "
             "TOPS over 32 tensor cores x 0.625 GHz is 1,000 (i.e. 1,024, the 20 being "
             "rounded) INT8 ops per tensor core per clock; Ampere tensor cores run FP16 at "
-            "half their INT8 rate, 512 flop per clock: 32 x 512 x 0.625 GHz = 10,240 GFLOP/s",
-            "bandwidth_gbs": "68 GB/s, 128-bit LPDDR5 (128 bit / 8 x 4.266 GT/s = 68.3 GB/s)",
+            "half their INT8 rate (as the A100's dense 312 FP16 TFLOP/s against 624 INT8 TOPS), "
+            "512 flop per clock: 32 x 512 x 0.625 GHz = 10,240 GFLOP/s",
+            "bandwidth_gbs": "68 GB/s as NVIDIA quotes it for the Orin Nano 8GB (the data "
+            "sheet's memory line reads '8GB 128-bit LPDDR5 DRAM'); consistent with 128-bit "
+            "LPDDR5 at 4266 MT/s: 128 / 8 x 4.266 GT/s = 68.3 GB/s",
         },
         "notes": "The datasheet's 'Up to 40 (Sparse) INT8 TOPs and 20 (Dense) INT8 TOPs' are "
         "GPU figures (the Orin Nano has no DLA). The FP16 figure assumes TensorRT/cuDNN "
@@ -651,8 +654,8 @@ def distance_from_box(box: Any, K: Any, height: float, tilt: float) -> float | n
     Examples
     --------
     >>> K = intrinsic_matrix(100.0, 100.0, 50.0, 40.0)
-    >>> distance_from_box([40.0, 100.0, 60.0, 140.0], K, 1.0, np.pi / 4)  # 45 deg below the axis
-    0.0
+    >>> round(distance_from_box([40.0, 10.0, 60.0, 40.0], K, 1.0, np.pi / 4), 12)  # on the axis
+    1.0
     >>> distance_from_box([[40, 10, 60, 40], [0, 0, 10, 40 + 100 * np.tan(np.pi / 12)]], K,
     ...                   1.0, np.pi / 6).round(6)  # 30 and 45 degrees down
     array([1.732051, 1.      ])

@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lapenna_labs import camera
+from lapenna_labs.blas import cuda_available
 
 # The course's car: 640 x 480, 70 degrees across, 20 cm up, pitched 12 degrees down.
 WIDTH, HEIGHT = 640, 480
@@ -253,7 +254,8 @@ class TestDistanceFromBox:
         assert camera.pixel_to_ground(H, middle_bottom)[1] == pytest.approx(2.0)
 
     def test_several_boxes_and_hand_angles(self):
-        K = camera.intrinsic_matrix(100.0, 100.0, 50.0, 40.0)
+        # fx != fy: only fy (and cy) may enter the distance.
+        K = camera.intrinsic_matrix(300.0, 100.0, 50.0, 40.0)
         # Rows at 0, 15 and 30 degrees below the axis of a camera pitched 30 degrees down.
         rows = 40.0 + 100.0 * np.tan(np.radians([0.0, 15.0, 30.0]))
         boxes = np.column_stack([np.zeros(3), rows - 5.0, np.full(3, 9.0), rows])
@@ -318,6 +320,16 @@ class TestMeasureFps:
             camera.measure_fps(lambda: None, **kwargs)
         with pytest.raises(ValueError, match="measure_fps: fn must be callable"):
             camera.measure_fps(42)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not cuda_available(), reason="needs a CUDA GPU")
+def test_measure_fps_on_a_gpu_uses_cuda_events():
+    torch = pytest.importorskip("torch")
+    x = torch.rand(1024, 1024, device="cuda")
+    result = camera.measure_fps(torch.matmul, x, x, repeats=5, device="cuda")
+    assert result["method"] == "cuda_event" and result["device"] == "cuda:0"
+    assert result["fps"] > 0 and result["min_s"] <= result["median_s"]
 
 
 class TestRoofline:
