@@ -26,6 +26,7 @@ architectures  per-layer parameters, multiply-adds and GEMM shapes of LeNet-5 to
 detection    boxes, IoU, NMS, anchors, box coding, target assignment and COCO-style mAP
 segmentation per-pixel softmax cross-entropy, the confusion matrix, IoU and Dice per class
 unet         the U-Net's shape algebra and per-level costs, and a U-Net in PyTorch to train
+camera       the pinhole camera K[R|t], the road's homography, distances from boxes, frame rates
 plots        GFLOP/s curves, the roofline, training curves, computational graphs
 data         MNIST loading (online, cached, or offline subset), one-hot, mini-batches, and
              digit scenes for segmentation (masks) and detection (boxes)
