@@ -132,6 +132,44 @@ MISTAKES = [
         "test_box_iou",
         "blocked",
     ),
+    (
+        # right values from COCO's own code (boxes as xywh): refused as a blocked library
+        "box_iou",
+        [
+            (
+                "    return iou\n",
+                "    from pycocotools import mask as coco_mask\n\n"
+                "    def xywh(b):\n"
+                "        b = np.asarray(b, dtype=np.float64).reshape(-1, 4)\n"
+                "        return np.column_stack([b[:, :2], b[:, 2:] - b[:, :2]])\n\n"
+                "    coco = coco_mask.iou(xywh(boxes1), xywh(boxes2), [0] * len(boxes2))\n"
+                "    return np.asarray(coco, dtype=boxes1.dtype).reshape(iou.shape)\n",
+            )
+        ],
+        "test_box_iou",
+        "blocked",
+    ),
+    (
+        # right values from PyTorch tensors: PyTorch is blocked in Parts 1 to 4
+        "box_iou",
+        [
+            (
+                "    return iou\n",
+                "    import torch\n\n"
+                "    a, b = torch.from_numpy(boxes1), torch.from_numpy(boxes2)\n"
+                "    lt = torch.maximum(a[:, None, :2], b[None, :, :2])\n"
+                "    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])\n"
+                "    inter = (rb - lt).clamp(min=0).prod(dim=2)\n"
+                "    area_a = (a[:, 2:] - a[:, :2]).prod(dim=1)[:, None]\n"
+                "    area_b = (b[:, 2:] - b[:, :2]).prod(dim=1)[None, :]\n"
+                "    union = area_a + area_b - inter\n"
+                "    out = torch.where(union > 0, inter / union, torch.zeros_like(inter))\n"
+                "    return out.numpy()\n",
+            )
+        ],
+        "test_box_iou",
+        "blocked",
+    ),
     # Part 2: nms
     (
         "nms",
