@@ -24,6 +24,7 @@ norm         batch normalization (dense and spatial, running statistics) and lay
 cnn          a LeNet-5-style CNN on the conv, pool and dense layers, trained by ``training.fit``
 architectures  per-layer parameters, multiply-adds and GEMM shapes of LeNet-5 to ResNet-50
 detection    boxes, IoU, NMS, anchors, box coding, target assignment and COCO-style mAP
+detector     a small FCOS-style single-shot detector: targets, loss, decoding, training, cost
 segmentation per-pixel softmax cross-entropy, the confusion matrix, IoU and Dice per class
 unet         the U-Net's shape algebra and per-level costs, and a U-Net in PyTorch to train
 camera       the pinhole camera K[R|t], the road's homography, distances from boxes, frame rates
