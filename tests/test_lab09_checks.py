@@ -451,6 +451,15 @@ MISTAKES = [
     ),
     (
         "frames_per_second",
+        [
+            ("start = clock()", "start = time.perf_counter()"),
+            ("durations.append(clock() - start)", "durations.append(time.perf_counter() - start)"),
+        ],
+        "test_frames_per_second",
+        "the clock argument",
+    ),
+    (
+        "frames_per_second",
         [("1.0 / np.median(durations)", "1.0 / np.mean(durations)")],
         "test_frames_per_second",
         "take the median",

@@ -1118,11 +1118,23 @@ def _fake_model(clock):
 
 
 _clock = FakeClock([0.5, 0.4, 0.3, 0.020, 0.025, 0.021, 0.200, 0.022])
+_reads = []
+
+
+def _read_clock():
+    _reads.append(_clock.calls)
+    return _clock()
+
+
 _fps = frames_per_second(
-    _fake_model(_clock), "frame", warmup=3, repeats=5, device="cpu", clock=_clock
+    _fake_model(_clock), "frame", warmup=3, repeats=5, device="cpu", clock=_read_clock
 )
 assert _clock.calls == 8, (
     f"frames_per_second: {_clock.calls} calls made, expected 3 warm-up + 5 repeats"
+)
+assert len(_reads) >= 10, (
+    "frames_per_second: read the time with the clock you are given (the clock argument), "
+    "right before and right after each timed call"
 )
 assert all(f == "frame" for f in _frames_seen), "frames_per_second: call run(frame), with the frame"
 assert np.size(_fps) == 1, "frames_per_second: return one number"
