@@ -35,6 +35,16 @@ pytestmark = pytest.mark.lab9
 torch = pytest.importorskip("torch")
 
 
+# The trainings of this file run on one thread: on the shared 2-core machine (and under
+# pytest-xdist) two threads per process oversubscribe the cores and run several times slower.
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
@@ -345,10 +355,10 @@ def test_the_loss_parts_match_the_formulas_computed_in_numpy():
     assert parts["class"] == pytest.approx(focal, rel=1e-9)
     assert parts["box"] == pytest.approx(giou, rel=1e-6)
     assert parts["centerness"] == pytest.approx(bce, rel=1e-6)
-    assert float(total) == pytest.approx(focal + giou + bce, rel=1e-6)
+    assert float(total.detach()) == pytest.approx(focal + giou + bce, rel=1e-6)
 
 
-def test_a_perfect_box_has_no_box_loss_and_disjoint_hulls_push_giou_below_zero():
+def test_a_perfect_box_has_no_box_loss():
     t = detector_targets([[[2.0, 2.0, 30.0, 22.0]]], [[0]], 32)
     pos = t["labels"] >= 0
     outputs = np.zeros((1, 6, 4, 4))
@@ -740,37 +750,36 @@ def test_training_and_detection_run_on_the_gpu():
 # --- The detector learns the digit scenes -----------------------------------------------------
 
 
-# The trainings of this file run on one thread: on the shared 2-core machine (and under
-# pytest-xdist) two threads per process oversubscribe the cores and run several times slower.
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+TRAINING = {"n_train": 2000, "n_test": 300, "width": 32, "epochs": 10, "batch_size": 16}
 
 
-TRAINING = {"n_train": 1000, "n_test": 300, "width": 32, "epochs": 8, "lr": 3e-3}
-
-
-def test_a_detector_trained_on_digit_scenes_finds_unseen_digits(one_thread):
-    train = make_digit_detection(TRAINING["n_train"], split="train", seed=0)
-    test = make_digit_detection(TRAINING["n_test"], split="test", seed=1)
-    model = make_detector(n_classes=10, width=TRAINING["width"], seed=0)
+def _train_on_digit_scenes(seed):
+    """Train on train-split scenes, detect on unseen test-split scenes: (history, mAP@0.5)."""
+    train = make_digit_detection(TRAINING["n_train"], split="train", seed=seed)
+    test = make_digit_detection(TRAINING["n_test"], split="test", seed=seed + 1)
+    model = make_detector(n_classes=10, width=TRAINING["width"], seed=seed)
     history = train_detector(
         model,
         train.images,
         train.boxes,
         train.labels,
         epochs=TRAINING["epochs"],
-        batch_size=32,
-        lr=TRAINING["lr"],
-        seed=0,
+        batch_size=TRAINING["batch_size"],
+        lr=3e-3,
+        seed=seed,
         progress=False,
     )
-    assert history["loss"][-1] < 0.7 * history["loss"][0]
     found = detect(model, test.images)
     truth = [{"boxes": b, "labels": lab} for b, lab in zip(test.boxes, test.labels, strict=True)]
-    map50 = mean_average_precision(found, truth, iou_thresholds=(0.5,))
-    # Provisional: this configuration measured mAP@0.5 = 0.40 once (seed 0); being tuned.
-    assert map50 >= 0.3
+    return history, mean_average_precision(found, truth, iou_thresholds=(0.5,))
+
+
+def test_a_detector_trained_on_digit_scenes_finds_unseen_digits(one_thread):
+    history, map50 = _train_on_digit_scenes(seed=0)
+    assert history["loss"][-1] < 0.7 * history["loss"][0]
+    print(f"mAP@0.5 = {map50:.4f}")
+    # Measured with this configuration on one thread (the shared 2-core machine, loaded):
+    # seed 0: 0.774, seed 1: 0.769, seed 2: 0.770, in 39 s (23 s of CPU time; up to 75 s
+    # wall on a loaded machine). The floor, 0.85 x the lowest, leaves a margin for other BLAS
+    # builds and torch versions; an untrained or broken detector scores near 0.
+    assert map50 >= 0.65
