@@ -375,7 +375,7 @@ def test_numpy_targets_and_tensor_targets_give_the_same_loss_and_gradient():
         x = torch.from_numpy(outputs).float().requires_grad_()
         loss = detector_loss(x, targets)
         loss.backward()
-        grads.append((float(loss), x.grad.clone()))
+        grads.append((float(loss.detach()), x.grad.clone()))
     assert grads[0][0] == grads[1][0]
     assert torch.equal(grads[0][1], grads[1][1])
 
@@ -729,7 +729,7 @@ def test_cuda_without_a_gpu_is_a_clear_error():
     model = make_detector(n_classes=2, width=4)
     with pytest.raises(RuntimeError, match="train_detector: device 'cuda' was asked for but CUDA"):
         train_detector(model, images, boxes, labels, device="cuda", progress=False)
-    with pytest.raises(RuntimeError, match="detect: device 'cuda:0' was asked for|detect: device"):
+    with pytest.raises(RuntimeError, match="detect: device 'cuda' was asked for but CUDA"):
         detect(model, images, device="cuda:0")
 
 
