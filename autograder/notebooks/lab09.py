@@ -47,8 +47,8 @@
 # Visible checks run now and tell you what is wrong (never what the right values are); each
 # prints "...: the visible checks pass." when yours pass. Hidden checks run only when the
 # instructor grades, on fresh random boxes (float32 and float64), score lists, cameras and
-# timings, so make your functions work for any input the docstring allows. Do not rename the functions or change
-# their arguments. A cell that runs longer than a minute is stopped.
+# timings, so make your functions work for any input the docstring allows. Do not rename the
+# functions or change their arguments. A cell that runs longer than a minute is stopped.
 #
 # **Library calls.** Each part says which libraries its answer may call. While the hidden checks
 # run your function, the others are *blocked*, under any name you imported them by: the course's
@@ -813,7 +813,7 @@ for _trial, (_k, _g, _tied) in enumerate(
 #
 # Write `distance_from_box(box, K, height, tilt)`: the forward distance $Y$ in metres (a float) of
 # the obstacle whose xyxy image box `box` `(4,)` is given, read at the box's **bottom** edge
-# (image $y$ runs down: the bottom edge is `y2`). Boxes whose bottom edge lies below the horizon.
+# (image $y$ runs down: the bottom edge is `y2`), which lies below the horizon.
 #
 # **Library calls.** Allowed: NumPy. Blocked while graded: `lapenna_labs` (it has
 # `camera.camera_pose`, `camera.projection_matrix`, `camera.project_points`,
@@ -1332,11 +1332,12 @@ for _w, _r in ((0, 1), (2, 5), (3, 9)):
 # (`lapenna_labs.detector.make_detector`, untrained: the time of a forward pass does not depend on
 # the weights), and times it with your `frames_per_second` at batch 1 on the device you have, on
 # a 64 x 64 canvas of digits and on a full 640 x 480 camera frame (the network is fully
-# convolutional: it runs unchanged on any size divisible by its stride, 8). It prints the work of
-# one frame (`detector.detector_cost`: flops and bytes) and whether the detector keeps up with a
-# 30 fps camera. Questions to think about: the camera frame has 75 times the pixels of the
-# canvas; is it 75 times slower, and why not exactly? What does the roofline of Week 1 predict for
-# an embedded GPU (`lapenna_labs.camera.predict_fps`), and why is a real run at batch 1 slower?
+# convolutional: it runs unchanged on any size divisible by its stride, 8). It prints your frame
+# rate beside the course's (`camera.measure_fps`), the work of one frame
+# (`detector.detector_cost`: flops and bytes), whether the detector keeps up with a 30 fps camera,
+# and the roofline's bound (Week 1) on two embedded GPUs (`camera.predict_fps`). Questions to
+# think about: the camera frame has 75 times the pixels of the canvas; is it 75 times slower, and
+# why not exactly? Why is a real run at batch 1 slower than the roofline's bound?
 
 # %% nbgrader={"grade": false, "grade_id": "detector_fps", "locked": true, "schema_version": 3, "solution": false}
 try:
