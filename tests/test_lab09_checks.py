@@ -575,3 +575,25 @@ def test_every_test_cell_is_covered_by_a_mistake():
     assert refused_in == set(TEST_CELLS), sorted(set(TEST_CELLS) - refused_in)
     for _, _, _, refusal in MISTAKES:
         re.compile(refusal)
+
+
+TENSORFLOW_NMS = """    import tensorflow as tf
+
+    yx = np.asarray(boxes, dtype=np.float32)[:, [1, 0, 3, 2]]  # TensorFlow's boxes: y1, x1, y2, x2
+    found = tf.image.non_max_suppression(yx, scores.astype(np.float32), len(yx), iou_threshold)
+    return found.numpy().astype(np.int64)
+"""
+
+
+@pytest.mark.slow  # imports TensorFlow (several seconds)
+def test_an_nms_from_tensorflow_passes_the_visible_checks_and_is_refused_when_graded():
+    pytest.importorskip("tensorflow")
+    start = '    order = np.argsort(-scores, kind="stable")\n'
+    namespace = _run_cells(
+        LAB, ANSWERS, {"DEVICE": "cpu"}, [("nms", start, TENSORFLOW_NMS + start)]
+    )
+    test_nms = _lab_cells(LAB)["test_nms"]
+    visible, _ = test_nms.split("### BEGIN HIDDEN TESTS")
+    exec(visible, namespace)  # right values: tf.image.non_max_suppression is torchvision's NMS
+    with pytest.raises(ReferenceBlockedError, match="tensorflow"):
+        exec(test_nms, namespace)
