@@ -744,11 +744,12 @@ def train_detector(
     Notes
     -----
     For example (one measurement, not a promise), ``make_detector(width=32)`` trained with
-    ``epochs=10, batch_size=16, lr=3e-3`` on 2,000 scenes of
-    :func:`lapenna_labs.data.make_digit_detection` (64 x 64, the defaults) took about 25 s
-    on one CPU core and reached an mAP@0.5 of about 0.77 on 300 test-split scenes (seeds
-    0, 1, 2). About 11 % of those digit boxes (narrow ones, such as many 1s) contain no
-    cell centre at stride 8 and can never be found, which caps the recall near 0.89.
+    ``epochs=10, batch_size=16, lr=3e-3`` on 3,000 scenes of
+    :func:`lapenna_labs.data.make_digit_detection` (64 x 64, the defaults) took about 35 s
+    on one CPU core and reached an mAP@0.5 of 0.81-0.82 on 300 test-split scenes (seeds
+    0, 1, 2; 2,000 scenes gave 0.77). About 11 % of those digit boxes (narrow ones, such
+    as many 1s) contain no cell centre at stride 8 and can never be found, which caps the
+    recall near 0.89.
 
     Examples
     --------

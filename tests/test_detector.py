@@ -750,7 +750,7 @@ def test_training_and_detection_run_on_the_gpu():
 # --- The detector learns the digit scenes -----------------------------------------------------
 
 
-TRAINING = {"n_train": 2000, "n_test": 300, "width": 32, "epochs": 10, "batch_size": 16}
+TRAINING = {"n_train": 3000, "n_test": 300, "width": 32, "epochs": 10, "batch_size": 16}
 
 
 def _train_on_digit_scenes(seed):
@@ -779,7 +779,8 @@ def test_a_detector_trained_on_digit_scenes_finds_unseen_digits(one_thread):
     assert history["loss"][-1] < 0.7 * history["loss"][0]
     print(f"mAP@0.5 = {map50:.4f}")
     # Measured with this configuration on one thread (the shared 2-core machine, loaded):
-    # seed 0: 0.774, seed 1: 0.769, seed 2: 0.770, in 39 s (23 s of CPU time; up to 75 s
-    # wall on a loaded machine). The floor, 0.85 x the lowest, leaves a margin for other BLAS
-    # builds and torch versions; an untrained or broken detector scores near 0.
-    assert map50 >= 0.65
+    # seed 0: 0.823, seed 1: 0.806, seed 2: 0.817, in 35 s (35 s of CPU time; up to 130 s
+    # wall while other jobs load the machine). The floor, 0.87 x the lowest, leaves a margin
+    # for other BLAS builds and torch versions; an untrained or broken detector scores near 0
+    # (2,000 scenes gave 0.77: the data, not the epochs, is what helps most here).
+    assert map50 >= 0.7
