@@ -535,6 +535,8 @@ def detector_loss(outputs: Any, targets: dict, *, return_parts: bool = False) ->
         )
     dev = outputs.device
     n, ch, gh, gw = outputs.shape
+    if n * gh * gw == 0:
+        raise ValueError(f"{func}: outputs hold no grid cell (shape {tuple(outputs.shape)})")
     n_classes = ch - BOX_CHANNELS
     labels = torch.as_tensor(targets["labels"], device=dev).long()
     dist = torch.as_tensor(targets["distances"], device=dev, dtype=outputs.dtype)

@@ -401,6 +401,7 @@ def test_images_without_objects_give_only_the_class_loss_and_keep_the_graph():
         (torch.zeros(1, 15, 2, 4), None, r"targets\['labels'\] has shape \(1, 4, 4\)"),
         (torch.zeros(2, 15, 4, 4), None, "need"),
         (torch.zeros(1, 7, 4, 4), None, "a target label is 3 but the outputs have 2 classes"),
+        (torch.zeros(0, 15, 4, 4), None, r"outputs hold no grid cell \(shape \(0, 15, 4, 4\)\)"),
     ],
 )
 def test_detector_loss_rejects_bad_input_clearly(outputs, targets, match):
