@@ -39,16 +39,20 @@ TEST_CELLS = [
 
 
 def _run_test_cell(answers, changes, test_cell, refusal, capsys):
+    namespace = _run_cells(LAB, answers, {"DEVICE": "cpu"}, changes)
+    _run_test_cell_in(namespace, test_cell, refusal, capsys)
+
+
+def _run_test_cell_in(namespace, test_cell, refusal, capsys):
     from lapenna_labs.grading import ReferenceBlockedError
 
-    namespace = _run_cells(LAB, answers, {"DEVICE": "cpu"}, changes)
-    cell = _lab_cells(LAB)[test_cell]
+    cell = compile(_lab_cells(LAB)[test_cell], f"<{LAB} {test_cell}>", "exec")
     if refusal is None:
-        exec(compile(cell, f"<{LAB} {test_cell}>", "exec"), namespace)
+        exec(cell, namespace)
         assert "the visible checks pass." in capsys.readouterr().out
     else:
         with pytest.raises((AssertionError, ReferenceBlockedError), match=refusal):
-            exec(compile(cell, f"<{LAB} {test_cell}>", "exec"), namespace)
+            exec(cell, namespace)
 
 
 @pytest.mark.parametrize("test_cell", TEST_CELLS)
@@ -284,6 +288,12 @@ def test_the_checks_refuse_the_classic_mistakes(answer, old, new, test_cell, ref
             "two ConvTranspose2d",
         ),
         (
+            # No skip connection at level 1: the up level sees only the up-convolution.
+            "        x = self.up_conv1(torch.cat([skip1, self.up1(x)], dim=1))\n",
+            "        x = self.up_conv1(self.up1(x))\n",
+            "concatenated",
+        ),
+        (
             # The package's U-Net handed in: the hidden check builds it under the block.
             "        nn = torch.nn\n",
             "        from lapenna_labs.unet import make_unet\n\n"
@@ -296,6 +306,14 @@ def test_the_checks_refuse_the_classic_mistakes(answer, old, new, test_cell, ref
 )
 def test_the_unet_checks_refuse_a_wrong_network(old, new, refusal, capsys):
     changes = [("small_unet", old, new)]
+    if "self.up_conv1(self.up1(x))" in new:
+        changes.append(
+            (
+                "small_unet",
+                "self.up_conv1 = double_conv(4 * width, 2 * width)",
+                "self.up_conv1 = double_conv(2 * width, 2 * width)",
+            )
+        )
     if "make_unet" in new:
         changes.append(
             (
@@ -305,3 +323,57 @@ def test_the_unet_checks_refuse_a_wrong_network(old, new, refusal, capsys):
             )
         )
     _run_test_cell(PART4_ANSWERS, changes, "test_small_unet", refusal, capsys)
+
+
+# Part 4's training: the visible run of the notebook (its free cell), then the test cell, which
+# retrains a fresh SmallUNet under the block. A few seconds per training on one thread.
+
+
+@pytest.fixture
+def one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _training_cell() -> str:
+    import jupytext
+    from test_labs_pipeline import AUTOGRADER
+
+    nb = jupytext.read(AUTOGRADER / "notebooks" / f"{LAB}.py", fmt="py:percent")
+    (cell,) = [c.source for c in nb.cells if "segmenter_losses = train_segmenter(" in c.source]
+    return cell
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("old", "new", "refusal"),
+    [
+        (None, None, None),
+        (
+            # The optimizer never steps: the loss cannot go down.
+            "            optimizer.step()\n",
+            "",
+            "the loss did not go down",
+        ),
+        (
+            # The package's training loop: right results, refused by the hidden check.
+            "    rng = np.random.default_rng(seed)\n",
+            "    from lapenna_labs.unet import train_unet\n\n"
+            "    history = train_unet(\n"
+            "        model, images, masks, epochs=epochs, batch_size=batch_size, lr=lr,\n"
+            "        seed=seed, device=device, progress=False,\n"
+            "    )\n"
+            '    return history["loss"]\n',
+            "blocked",
+        ),
+    ],
+)
+def test_the_training_check_needs_a_real_training_loop(old, new, refusal, one_thread, capsys):
+    changes = [("small_unet", old, new)] if old else []
+    namespace = _run_cells(LAB, PART4_ANSWERS, {"DEVICE": "cpu"}, changes)
+    exec(compile(_training_cell(), f"<{LAB} training>", "exec"), namespace)
+    _run_test_cell_in(namespace, "test_train_segmenter", refusal, capsys)

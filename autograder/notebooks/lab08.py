@@ -948,10 +948,12 @@ assert len(_convs) == 11, (
     f"SmallUNet: 11 Conv2d (two per level, two in the bottleneck, two per up level, the 1x1 head), "
     f"found {len(_convs)}"
 )
-_skip_inputs = sorted(m.in_channels for m in _convs)
-assert _skip_inputs.count(16) >= 1 and _skip_inputs.count(32) >= 1, (
-    "SmallUNet: the first convolution of each up level takes the concatenation of the skip "
-    "and the up-convolution (2w and 4w channels for width w = 8)"
+# In order: down 0, down 1, bottleneck, up 1 (skip + up-convolution: 2w + 2w), up 0 (w + w), head.
+_in_channels = [1, 8, 8, 16, 16, 32, 32, 16, 16, 8, 8]
+assert sorted(m.in_channels for m in _convs) == sorted(_in_channels), (
+    "SmallUNet: the convolutions' input channels do not follow the figure; the first "
+    "convolution of each up level takes the skip and the up-convolution's output, "
+    "concatenated (4w and 2w channels for width w)"
 )
 _p = predict_segmentation(_model, np.zeros((3, 1, 16, 16), np.float32), "cpu")
 assert isinstance(_p, np.ndarray) and _p.shape == (3, 16, 16), (
