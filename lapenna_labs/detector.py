@@ -35,15 +35,21 @@ import numbers
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from lapenna_labs import detection
+from lapenna_labs._torch_models import (
+    check_images,
+    check_module,
+    check_training_settings,
+    run_in_batches,
+    torch_device,
+    train_with_adam,
+)
 from lapenna_labs._validation import (
     check_nonnegative_int,
     check_positive_int,
-    check_positive_number,
 )
-from lapenna_labs.blas.devices import _import_torch, _parse_device, _require_cuda
+from lapenna_labs.blas.devices import _import_torch
 
 __all__ = [
     "DETECTOR_STRIDE",
@@ -137,19 +143,8 @@ def _check_boxes_labels(
     return out_b, out_l
 
 
-def _torch_device(torch, device: Any, func: str):
-    kind, index = _parse_device(device, func)
-    if kind == "cuda":
-        _require_cuda(func, index)
-        return torch.device("cuda", index)
-    return torch.device("cpu")
-
-
 def _check_model(model: Any, func: str):
-    torch = _import_torch(func)
-    if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"{func}: model must be a torch.nn.Module (make_detector), got {model!r}")
-    return torch
+    return check_module(model, func, "make_detector")
 
 
 def _model_stride(model: Any, func: str) -> int:
@@ -158,26 +153,9 @@ def _model_stride(model: Any, func: str) -> int:
 
 def _check_images(model: Any, images: Any, stride: int, func: str) -> np.ndarray:
     """Images as C-contiguous float32 (N, C, H, W) with H and W multiples of the stride."""
-    if hasattr(images, "detach"):  # a torch tensor, possibly on a GPU
-        images = images.detach().cpu().numpy()
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(f"{func}: images must have shape (N, C, H, W), got {images.shape}")
-    if not np.issubdtype(images.dtype, np.floating):
-        raise ValueError(
-            f"{func}: images must be floating point (float32 in [0, 1]), got {images.dtype}"
-        )
-    if images.shape[0] == 0:
-        raise ValueError(f"{func}: images holds no image (shape {images.shape})")
-    expected = getattr(model, "in_channels", None)
-    if expected is not None and images.shape[1] != expected:
-        raise ValueError(
-            f"{func}: images have {images.shape[1]} channels but the model expects {expected}"
-        )
-    if not np.isfinite(images).all():
-        raise ValueError(f"{func}: images contain NaN or infinite values")
+    images = check_images(model, images, func)
     _check_image_size(images.shape[2:], stride, func)
-    return np.ascontiguousarray(images, dtype=np.float32)
+    return images
 
 
 # --------------------------------------------------------------------------- the model
@@ -766,15 +744,10 @@ def train_detector(
     """
     func = "train_detector"
     torch = _check_model(model, func)
-    epochs = check_positive_int(epochs, name="epochs", func=func)
-    batch_size = check_positive_int(batch_size, name="batch_size", func=func)
-    lr = check_positive_number(lr, name="lr", func=func)
-    if not math.isfinite(lr):
-        raise ValueError(f"{func}: lr must be finite, got {lr!r}")
-    seed = check_nonnegative_int(seed, name="seed", func=func)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise ValueError(f"{func}: progress must be True or False, got {progress!r}")
-    target = _torch_device(torch, device, func)
+    epochs, batch_size, lr, seed, progress = check_training_settings(
+        epochs, batch_size, lr, seed, progress, func
+    )
+    target = torch_device(torch, device, func)
     stride = _model_stride(model, func)
     images = _check_images(model, images, stride, func)
     if len(boxes) != len(images):
@@ -787,46 +760,26 @@ def train_detector(
             f"{func}: labels must be 0..{n_classes - 1} (the model's classes), got "
             f"{int(t['labels'].max())}"
         )
-    x_all = torch.from_numpy(images)
-    host = {key: torch.from_numpy(t[key]) for key in ("labels", "distances", "centerness")}
-    rng = np.random.default_rng(seed)
-    n = len(images)
-    history: dict[str, list[float]] = {"loss": []}
-    fork_devices = [target.index or 0] if target.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
-        model.to(target)
-        model.train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        bar = tqdm(
-            total=epochs * -(-n // batch_size), desc=func, unit="batch", disable=not progress
-        )
-        try:
-            for epoch in range(1, epochs + 1):
-                order = torch.from_numpy(rng.permutation(n))
-                # Summed on the device: one host synchronisation per epoch, not per batch.
-                loss_sum = torch.zeros((), device=target)
-                for start in range(0, n, batch_size):
-                    index = order[start : start + batch_size]
-                    batch = {k: v[index].to(target, non_blocking=True) for k, v in host.items()}
-                    batch["stride"] = stride
-                    loss = detector_loss(model(x_all[index].to(target, non_blocking=True)), batch)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    loss_sum += loss.detach() * len(index)
-                    bar.update(1)
-                epoch_loss = float(loss_sum) / n
-                if not math.isfinite(epoch_loss):
-                    raise ValueError(
-                        f"{func}: the loss became {epoch_loss} during epoch {epoch}: training "
-                        f"diverged; lower the learning rate (lr={lr})"
-                    )
-                history["loss"].append(epoch_loss)
-                bar.set_postfix(loss=f"{epoch_loss:.4f}", refresh=False)
-        finally:
-            bar.close()
-    return history
+    data = {"images": torch.from_numpy(images)}
+    data.update({key: torch.from_numpy(t[key]) for key in ("labels", "distances", "centerness")})
+
+    def fcos_loss(model, batch):
+        outputs = model(batch.pop("images"))
+        return detector_loss(outputs, {**batch, "stride": stride})
+
+    return train_with_adam(
+        torch,
+        model,
+        data,
+        fcos_loss,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=target,
+        progress=progress,
+        func=func,
+    )
 
 
 def detect(
@@ -881,23 +834,20 @@ def detect(
     score_threshold = _check_unit(score_threshold, "score_threshold", func)
     iou_threshold = _check_unit(iou_threshold, "iou_threshold", func)
     max_detections = check_positive_int(max_detections, name="max_detections", func=func)
-    target = _torch_device(torch, device, func)
+    target = torch_device(torch, device, func)
     stride = _model_stride(model, func)
     images = _check_images(model, images, stride, func)
-    was_training = model.training
-    model.to(target)
-    model.eval()
-    results: list[dict[str, np.ndarray]] = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                xb = torch.from_numpy(images[start : start + batch_size]).to(target)
-                results += decode_detections(
-                    model(xb), stride, score_threshold, iou_threshold, max_detections
-                )
-    finally:
-        model.train(was_training)
-    return results
+    per_batch = run_in_batches(
+        torch,
+        model,
+        images,
+        lambda outputs: decode_detections(
+            outputs, stride, score_threshold, iou_threshold, max_detections
+        ),
+        batch_size=batch_size,
+        device=target,
+    )
+    return [found for batch in per_batch for found in batch]
 
 
 # --------------------------------------------------------------------------- cost

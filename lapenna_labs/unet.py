@@ -41,19 +41,24 @@ References
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, NamedTuple
 
 import numpy as np
-from tqdm import tqdm
 
+from lapenna_labs._torch_models import (
+    check_images,
+    check_module,
+    check_training_settings,
+    run_in_batches,
+    torch_device,
+    train_with_adam,
+)
 from lapenna_labs._validation import (
     check_name,
     check_nonnegative_int,
     check_positive_int,
-    check_positive_number,
 )
-from lapenna_labs.blas.devices import _parse_device, _require_cuda
+from lapenna_labs.blas.devices import _import_torch
 
 __all__ = [
     "PADDINGS",
@@ -479,16 +484,6 @@ def unet_level_costs(
 # The PyTorch model
 
 
-def _import_torch(func: str):
-    try:
-        import torch
-    except ImportError:
-        raise RuntimeError(
-            f"{func}: this needs PyTorch, which is not installed (pip install torch)"
-        ) from None
-    return torch
-
-
 @functools.cache
 def _unet_class():
     """The ``UNet`` module class, defined on first use so that importing this module does not
@@ -642,42 +637,12 @@ def make_unet(
 
 
 def _check_model(model: Any, func: str):
-    torch = _import_torch(func)
-    if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"{func}: model must be a torch.nn.Module (make_unet), got {model!r}")
-    return torch
-
-
-def _torch_device(torch, device: Any, func: str):
-    kind, index = _parse_device(device, func)
-    if kind == "cuda":
-        _require_cuda(func, index)
-        return torch.device("cuda", index)
-    return torch.device("cpu")
+    return check_module(model, func, "make_unet")
 
 
 def _check_images(model: Any, images: Any, func: str) -> tuple[np.ndarray, tuple[int, int]]:
     """Images as C-contiguous float32 (N, C, H, W) and the logits' (H', W') for this model."""
-    if hasattr(images, "detach"):  # a torch tensor, possibly on a GPU
-        images = images.detach().cpu().numpy()
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(
-            f"{func}: images must have shape (N, C, H, W), got an array of shape {images.shape}"
-        )
-    if not np.issubdtype(images.dtype, np.floating):
-        raise ValueError(
-            f"{func}: images must be floating point (float32 in [0, 1]), got {images.dtype}"
-        )
-    if images.shape[0] == 0:
-        raise ValueError(f"{func}: images holds no image (shape {images.shape})")
-    expected = getattr(model, "in_channels", None)
-    if expected is not None and images.shape[1] != expected:
-        raise ValueError(
-            f"{func}: images have {images.shape[1]} channels but the model expects {expected}"
-        )
-    if not np.isfinite(images).all():
-        raise ValueError(f"{func}: images contain NaN or infinite values")
+    images = check_images(model, images, func)
     out_hw = tuple(images.shape[2:])
     depth, padding = getattr(model, "depth", None), getattr(model, "padding", None)
     if depth is not None and padding in PADDINGS:
@@ -685,7 +650,7 @@ def _check_images(model: Any, images: Any, func: str) -> tuple[np.ndarray, tuple
             _output_size(int(n), depth, padding, func, what=f"image {axis}")
             for n, axis in zip(images.shape[2:], ("height", "width"), strict=True)
         )
-    return np.ascontiguousarray(images, dtype=np.float32), out_hw
+    return images, out_hw
 
 
 def _check_masks(
@@ -799,56 +764,30 @@ def train_unet(
     """
     func = "train_unet"
     torch = _check_model(model, func)
-    epochs = check_positive_int(epochs, name="epochs", func=func)
-    batch_size = check_positive_int(batch_size, name="batch_size", func=func)
-    lr = check_positive_number(lr, name="lr", func=func)
-    if not math.isfinite(lr):
-        raise ValueError(f"{func}: lr must be finite, got {lr!r}")
-    seed = check_nonnegative_int(seed, name="seed", func=func)
-    target = _torch_device(torch, device, func)
+    epochs, batch_size, lr, seed, progress = check_training_settings(
+        epochs, batch_size, lr, seed, progress, func
+    )
+    target = torch_device(torch, device, func)
     images, out_hw = _check_images(model, images, func)
     masks = _check_masks(model, masks, len(images), tuple(images.shape[2:]), out_hw, func)
+    data = {"images": torch.from_numpy(images), "masks": torch.from_numpy(masks)}
 
-    F = torch.nn.functional
-    rng = np.random.default_rng(seed)
-    x_all, y_all = torch.from_numpy(images), torch.from_numpy(masks)
-    n = len(images)
-    history: dict[str, list[float]] = {"loss": []}
-    fork_devices = [target.index or 0] if target.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
-        model.to(target)
-        model.train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        bar = tqdm(
-            total=epochs * -(-n // batch_size), desc=func, unit="batch", disable=not progress
-        )
-        try:
-            for epoch in range(1, epochs + 1):
-                order = torch.from_numpy(rng.permutation(n))
-                # Summed on the device: one host synchronisation per epoch, not per batch.
-                loss_sum = torch.zeros((), device=target)
-                for start in range(0, n, batch_size):
-                    index = order[start : start + batch_size]
-                    xb = x_all[index].to(target, non_blocking=True)
-                    yb = y_all[index].to(target, non_blocking=True)
-                    loss = F.cross_entropy(model(xb), yb)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    loss_sum += loss.detach() * len(index)
-                    bar.update(1)
-                epoch_loss = float(loss_sum) / n
-                if not math.isfinite(epoch_loss):
-                    raise ValueError(
-                        f"{func}: the loss became {epoch_loss} during epoch {epoch}: training "
-                        f"diverged; lower the learning rate (lr={lr})"
-                    )
-                history["loss"].append(epoch_loss)
-                bar.set_postfix(loss=f"{epoch_loss:.4f}", refresh=False)
-        finally:
-            bar.close()
-    return history
+    def pixel_cross_entropy(model, batch):
+        return torch.nn.functional.cross_entropy(model(batch["images"]), batch["masks"])
+
+    return train_with_adam(
+        torch,
+        model,
+        data,
+        pixel_cross_entropy,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=target,
+        progress=progress,
+        func=func,
+    )
 
 
 def predict_masks(
@@ -892,17 +831,14 @@ def predict_masks(
     func = "predict_masks"
     torch = _check_model(model, func)
     batch_size = check_positive_int(batch_size, name="batch_size", func=func)
-    target = _torch_device(torch, device, func)
+    target = torch_device(torch, device, func)
     images, _ = _check_images(model, images, func)
-    was_training = model.training
-    model.to(target)
-    model.eval()
-    parts = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                xb = torch.from_numpy(images[start : start + batch_size]).to(target)
-                parts.append(model(xb).argmax(dim=1).cpu())
-    finally:
-        model.train(was_training)
+    parts = run_in_batches(
+        torch,
+        model,
+        images,
+        lambda logits: logits.argmax(dim=1).cpu(),
+        batch_size=batch_size,
+        device=target,
+    )
     return torch.cat(parts).numpy().astype(np.int64, copy=False)
