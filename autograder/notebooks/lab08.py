@@ -32,7 +32,7 @@
 # | | **total** | **10** |
 #
 # Expect two hours. Parts 1 to 3 run on a CPU in a second. Part 4 trains on the GPU in Colab
-# (the 11 classes, a minute or less) and on a CPU on a smaller task (a few seconds).
+# (the 11 classes) and, on a CPU, on a smaller task that trains in seconds.
 #
 # **Conventions** (those of PyTorch and `lapenna_labs`): images are NCHW, `x` has shape
 # `(N, C, H, W)`. A transposed convolution's filters have PyTorch's `ConvTranspose2d` layout
@@ -757,16 +757,18 @@ check_against_reference(
 # ## Part 4: a small U-Net in PyTorch, trained to a stated IoU (3 points)
 #
 # Now the network itself, with zero-padded ("same") 3x3 convolutions so that the logits have the
-# image's size. `SmallUNet(n_classes, width=8)` is a depth-2 U-Net:
+# image's size. Each "conv3x3" below is a `Conv2d` with kernel 3 and padding 1, then a
+# `BatchNorm2d`, then a ReLU (batch normalization, Week 6, makes this small network learn the
+# digits' classes in far fewer epochs). `SmallUNet(n_classes, width=8)` is a depth-2 U-Net:
 #
 # ```
 # x (N, 1, H, W)
-#   level 0:  conv3x3(1 -> w), ReLU, conv3x3(w -> w), ReLU  ------------------- skip0
-#   pool 2x2  -> level 1: conv3x3(w -> 2w), ReLU, conv3x3(2w -> 2w), ReLU  ---- skip1
-#   pool 2x2  -> bottleneck: conv3x3(2w -> 4w), ReLU, conv3x3(4w -> 4w), ReLU
-#   up: ConvTranspose2d(4w -> 2w, 2, stride 2), concatenate [skip1, up], two conv3x3 (4w -> 2w -> 2w) with ReLU
-#   up: ConvTranspose2d(2w -> w, 2, stride 2),  concatenate [skip0, up], two conv3x3 (2w -> w -> w) with ReLU
-#   head: conv1x1(w -> n_classes)                                   -> logits (N, n_classes, H, W)
+#   level 0:  conv3x3(1 -> w), conv3x3(w -> w)  ------------------------------- skip0
+#   max pool 2x2 -> level 1: conv3x3(w -> 2w), conv3x3(2w -> 2w)  ------------- skip1
+#   max pool 2x2 -> bottleneck: conv3x3(2w -> 4w), conv3x3(4w -> 4w)
+#   up: ConvTranspose2d(4w -> 2w, 2, stride 2), concatenate [skip1, up], conv3x3(4w -> 2w), conv3x3(2w -> 2w)
+#   up: ConvTranspose2d(2w -> w, 2, stride 2),  concatenate [skip0, up], conv3x3(2w -> w), conv3x3(w -> w)
+#   head: Conv2d 1x1 (w -> n_classes), no normalization, no ReLU  -> logits (N, n_classes, H, W)
 # ```
 #
 # for H and W divisible by 4. Then
@@ -781,10 +783,11 @@ check_against_reference(
 #   on `device`; returns the `argmax` over the classes as a NumPy int64 array `(N, H, W)`.
 #
 # **The targets.** In Colab with a GPU (`DEVICE == "cuda"`), the task is the full one: the 11
-# classes (background and the ten digits), 4,000 training scenes, and the **mean IoU on 500
-# test scenes must reach 0.60** (our solution: about 0.8 in about a minute). On a CPU (and in
-# grading), the task is smaller so that it trains in seconds: **digit ink against background**
-# (2 classes) on 600 scenes, and the **mean IoU must reach 0.80** (our solution: about 0.9).
+# classes (background and the ten digits), 20 epochs of 4,000 training scenes, and the **mean
+# IoU on 500 test scenes must reach 0.70**. Our solution reached 0.90 (seed 0; the same training
+# took 100 s on one core of a CPU). On a CPU (and in grading), the task is smaller so that it
+# trains in seconds: **digit ink against background** (2 classes), 3 epochs of 600 scenes, and
+# the **mean IoU must reach 0.90** (our solution: 0.97 for seeds 0, 1 and 2, in 2 to 6 s).
 # The graded run trains a fresh `SmallUNet` with another seed.
 #
 # **Library calls.** Allowed: NumPy and PyTorch (`torch.nn`, `torch.nn.functional`,
@@ -804,9 +807,9 @@ if GRADING:
     # oversubscribe them and train several times slower.
     torch.set_num_threads(1)
 if ON_GPU:  # the full task: 11 classes
-    TASK_CLASSES, TRAIN_SCENES, TASK_EPOCHS, TARGET_IOU = SEGMENTATION_CLASSES, 4000, 15, 0.60
+    TASK_CLASSES, TRAIN_SCENES, TASK_EPOCHS, TARGET_IOU = SEGMENTATION_CLASSES, 4000, 20, 0.70
 else:  # the CPU task: ink (1) against background (0)
-    TASK_CLASSES, TRAIN_SCENES, TASK_EPOCHS, TARGET_IOU = 2, 600, 3, 0.80
+    TASK_CLASSES, TRAIN_SCENES, TASK_EPOCHS, TARGET_IOU = 2, 600, 3, 0.90
 CANVAS = 32
 _train = make_digit_segmentation(TRAIN_SCENES, canvas_size=CANVAS, split="train", seed=0)
 _test = make_digit_segmentation(500, canvas_size=CANVAS, split="test", seed=1)
@@ -835,8 +838,10 @@ class SmallUNet(torch.nn.Module):
         def double_conv(c_in, c_out):
             return nn.Sequential(
                 nn.Conv2d(c_in, c_out, 3, padding=1),
+                nn.BatchNorm2d(c_out),
                 nn.ReLU(inplace=True),
                 nn.Conv2d(c_out, c_out, 3, padding=1),
+                nn.BatchNorm2d(c_out),
                 nn.ReLU(inplace=True),
             )
 
@@ -905,6 +910,7 @@ def predict_segmentation(model, images, device="cpu"):
 
 # %%
 start = time.perf_counter()
+torch.manual_seed(0)  # the initial weights
 segmenter = SmallUNet(TASK_CLASSES)
 segmenter_losses = train_segmenter(
     segmenter,
@@ -1015,6 +1021,7 @@ training_blocked = (
 # Fresh data: an answer cell could have changed the notebook's train_images.
 _train = make_digit_segmentation(600, canvas_size=32, split="train", seed=2)
 _test = make_digit_segmentation(300, canvas_size=32, split="test", seed=3)
+torch.manual_seed(1)  # fresh initial weights
 _graded = call_blocked(SmallUNet, 2, block=training_blocked)
 _losses = call_blocked(
     train_segmenter,
@@ -1037,8 +1044,8 @@ _pred = call_blocked(
     graded_elsewhere=(SmallUNet,),
 )
 _binary = (_test.masks > 0).astype(np.int64)
-assert ref_seg.mean_iou(_pred, _binary, 2) >= 0.80, (
-    "train_segmenter (seed 1, ink against background) misses the target IoU 0.80 (hidden)"
+assert ref_seg.mean_iou(_pred, _binary, 2) >= 0.90, (
+    "train_segmenter (seed 1, ink against background) misses the target IoU 0.90 (hidden)"
 )
 ### END HIDDEN TESTS
 
