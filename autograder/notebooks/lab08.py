@@ -308,9 +308,7 @@ transpose_blocked = (
 )
 check_against_reference(
     conv_transpose2d,
-    lambda x, w, b, stride, padding, output_padding: ref.conv_transpose2d_forward(
-        x, w, b, stride, padding, output_padding
-    )[0],
+    lambda *arrays_and_settings: ref.conv_transpose2d_forward(*arrays_and_settings)[0],
     arrays_and_options(3),
     name="conv_transpose2d (hidden; shapes of x, w and b, stride, padding, output_padding)",
     cases=[
@@ -784,8 +782,8 @@ check_against_reference(
 #
 # **The targets.** In Colab with a GPU (`DEVICE == "cuda"`), the task is the full one: the 11
 # classes (background and the ten digits), 20 epochs of 4,000 training scenes, and the **mean
-# IoU on 500 test scenes must reach 0.70**. Our solution reached 0.90 (seed 0; the same training
-# took 100 s on one core of a CPU). On a CPU (and in grading), the task is smaller so that it
+# IoU on 500 test scenes must reach 0.70**. Our solution reached 0.90 and 0.87 (seeds 0 and 1;
+# the same training took 100 to 135 s on one core of a CPU). On a CPU (and in grading), the task is smaller so that it
 # trains in seconds: **digit ink against background** (2 classes), 3 epochs of 600 scenes, and
 # the **mean IoU must reach 0.90** (our solution: 0.97 for seeds 0, 1 and 2, in 2 to 6 s).
 # The graded run trains a fresh `SmallUNet` with another seed.
