@@ -129,6 +129,14 @@ ALSO_FLAGGED_BOXES: dict[str, str] = {
     "erratum-flops-vs-macs": (
         "week 7: torchvision's and the ResNet paper's 'FLOPs' are multiply-adds; not a slide error"
     ),
+    "erratum-week08-deconvolution": (
+        "week 8: the transposed convolution is no inverse of the convolution ('deconvolution'); "
+        "a term of FCN and Caffe, not a slide error"
+    ),
+    "erratum-week08-upconv": (
+        "week 8: U-Net's 'upsampling followed by a 2x2 convolution' matches the paper's Fig. 1 "
+        "only as a transposed convolution; the paper's wording, not a slide error"
+    ),
 }
 
 
