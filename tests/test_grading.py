@@ -340,6 +340,68 @@ def test_scipy_correlate2d_is_blocked_by_name_and_as_a_library():
     assert_lifted()
 
 
+# Module-level aliases, bound by the tests below before they block: the student's notebook
+# namespace holds such names (``from pycocotools.mask import iou as coco_iou``).
+coco_iou = None
+murmurhash = None
+
+
+def test_a_cython_function_of_an_unguarded_library_is_blocked_under_every_name():
+    global coco_iou
+    mask = pytest.importorskip("pycocotools.mask")
+    import pycocotools.mask as m  # the library's own module, imported under another name
+
+    assert "pycocotools" not in GUARDED_MODULES  # the call hook does not see Cython calls
+    original = mask.iou
+    coco_iou = mask.iou  # bound before the block, like an alias made in an earlier cell
+    local_alias = mask.iou
+    boxes = np.array([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]])
+
+    def default_argument(b, f=mask.iou):
+        return f(b, b, [0, 0])
+
+    def keyword_default(b, *, f=mask.iou):
+        return f(b, b, [0, 0])
+
+    answers = {
+        "attribute": lambda: mask.iou(boxes, boxes, [0, 0]),
+        "import ... as m": lambda: m.iou(boxes, boxes, [0, 0]),
+        "module-level alias made before": lambda: coco_iou(boxes, boxes, [0, 0]),
+        "closure alias made before": lambda: local_alias(boxes, boxes, [0, 0]),
+        "default argument": lambda: default_argument(boxes),
+        "keyword-only default": lambda: keyword_default(boxes),
+    }
+    expected = original(boxes, boxes, [0, 0])
+    for block in ("pycocotools", "pycocotools.mask", "pycocotools.mask.iou", original):
+        for how, answer in answers.items():
+            with pytest.raises(ReferenceBlockedError, match="iou"):
+                call_blocked(answer, block=block)
+            assert mask.iou is original and coco_iou is original, how
+            assert default_argument.__defaults__ == (original,), how
+            assert_lifted()
+    for how, answer in answers.items():  # the block is lifted: every name runs again
+        np.testing.assert_array_equal(answer(), expected, err_msg=how)
+    got = call_blocked(lambda: np.array([1.0]) + 1, block="pycocotools")  # NumPy still runs
+    np.testing.assert_array_equal(got, [2.0])
+
+
+def test_a_cython_function_of_another_library_and_numpys_re_exports():
+    global murmurhash
+    utils = pytest.importorskip("sklearn.utils")
+    pytest.importorskip("scipy.signal")  # SciPy's modules re-export NumPy's C functions
+
+    original = murmurhash = utils.murmurhash3_32
+    for block in ("sklearn", "sklearn.utils.murmurhash3_32"):
+        with pytest.raises(ReferenceBlockedError, match="murmurhash"):
+            call_blocked(lambda: murmurhash(5), block=block)
+        assert murmurhash is original
+    assert call_blocked(lambda: murmurhash(5), block="scipy") == original(5)
+    # a blocked library's re-export of NumPy's array stays NumPy's, allowed
+    got = call_blocked(lambda: np.array([1.0, 2.0]).sum(), block=OTHER_LIBRARIES)
+    assert got == 3.0
+    assert_lifted()
+
+
 def test_a_blocked_module_that_is_not_imported_yet(tmp_path, monkeypatch):
     package = tmp_path / "not_imported_yet"
     package.mkdir()

@@ -44,9 +44,15 @@ the block is lifted even when the answer raised, caught the error itself or was 
 
 1. **Code swap.** Every blocked Python function object gets a stub as its ``__code__``. Every
    alias of the object (names, lists, dicts, default arguments, partials) runs the stub.
-2. **Module attributes.** Every attribute of a module in :data:`GUARDED_MODULES` that holds a
-   blocked object (not a class) is rebound to a stand-in that reports the call: this covers
-   C functions and NumPy ufuncs looked up by name during the call.
+2. **Module attributes and the student's aliases.** Every attribute of a module in
+   :data:`GUARDED_MODULES` that holds a blocked object (not a class) is rebound to a stand-in
+   that reports the call. A blocked object that the hook cannot see called and that is not a
+   Python function (a C function, a NumPy ufunc, a Cython function such as
+   ``pycocotools.mask.iou``: named, or of a blocked library, guarded or not) is rebound
+   wherever it lies: in every module, and in the student's code (the names of the notebook's
+   and the answer's globals, the answer's closure cells and default arguments, and those of
+   the functions they reach). A blocked library's re-export of another library's function
+   (NumPy's ``array`` in a SciPy module) is rebound in the blocked library only.
 3. **A call hook**: ``sys.setprofile`` in the calling thread and ``threading.setprofile`` for
    the threads it starts. It sees every call of a Python function, with its code object, and
    every call of a C function from Python code, with the function. A Python frame is blocked
@@ -77,9 +83,11 @@ What it cannot catch
 --------------------
 Tests run in the student's interpreter, so nothing here is airtight against code written to
 defeat it. Known gaps: a blocked C function (other than torch's) called from C code on an
-alias made before the test (``map(c, ...)``, ``functools.partial(c)``, ``operator.call``), since
-the hook only sees calls made by Python code; the same in a thread that existed before the test
-(Python 3.11 cannot hook running threads); a NumPy ufunc through an alias made before the test;
+alias made before the test and kept where the rebinding does not reach (``map(c, ...)`` on
+a list or dict item, ``functools.partial(c)``, an object's attribute), since the hook only sees
+calls made by Python code; the same in a thread that existed before the test
+(Python 3.11 cannot hook running threads); a NumPy ufunc or Cython function through such an
+alias;
 a trace function installed before the test (it runs unprofiled and could switch the hook off);
 a subprocess; ``ctypes``; an *edited* copy of the reference's source (a verbatim copy is caught
 by content), and a copy of a whole blocked module ``exec``-uted under another file name (only
@@ -812,7 +820,7 @@ def _swap_out(fn: types.FunctionType) -> None:
         del _SWAPPED[id(fn)]
 
 
-# -- 2. module attributes ----------------------------------------------------------------------
+# -- 2. module attributes, and the student's aliases ------------------------------------------
 
 
 def _guarded(module_name: str) -> bool:
@@ -821,34 +829,57 @@ def _guarded(module_name: str) -> bool:
     return any(module_name == g or module_name.startswith(g + ".") for g in GUARDED_MODULES)
 
 
-# frozenset of target ids -> (number of modules then, [(module, attribute, object)])
-_LOCATIONS: dict[frozenset[int], tuple[int, list[tuple[types.ModuleType, str, Any]]]] = {}
+def _is_student_module(name: str, module: types.ModuleType) -> bool:
+    """Whether ``module`` is student code: the notebook's ``__main__``, or a file outside
+    Python, the installed packages and lapenna_labs."""
+    if name == "__main__":
+        return True
+    file = module.__dict__.get("__file__")
+    return isinstance(file, str) and not os.path.abspath(file).startswith(_LIBRARY_ROOTS)
 
 
-def _attribute_locations(objects: Sequence[Any]) -> list[tuple[types.ModuleType, str, Any]]:
-    """Every ``(module, name, object)`` of a guarded module whose attribute holds an object.
+class _AttributeIndex:
+    """Where each callable of an imported library module lies: id -> [(module, name, object,
+    whether the module is guarded)], and the student's modules, which are read afresh.
 
-    Scanning all of TensorFlow's modules takes some 20 ms, so the answer is kept until
-    more modules are imported.
+    Scanning every module of TensorFlow and torch takes some 50 ms, so the index is brought up
+    to date only when more modules are imported: then a module is read again if it is new or
+    its namespace changed size. Entries are checked against the module before use.
     """
-    wanted = {id(obj): obj for obj in objects if not isinstance(obj, type)}
-    key = frozenset(wanted)
-    cached = _LOCATIONS.get(key)
-    if cached is not None and cached[0] == len(sys.modules):
-        return cached[1]
-    found = []
-    for module_name, module in list(sys.modules.items()):
-        if module is None or not _guarded(module_name):
-            continue
-        try:
-            namespace = vars(module)
-        except TypeError:
-            continue
-        for attr, value in list(namespace.items()):
-            if id(value) in wanted and wanted[id(value)] is value:
-                found.append((module, attr, value))
-    _LOCATIONS[key] = (len(sys.modules), found)
-    return found
+
+    def __init__(self) -> None:
+        self.places: dict[int, list[tuple[types.ModuleType, str, Any, bool]]] = {}
+        self.read: dict[str, tuple[types.ModuleType, int]] = {}
+        self.students: list[types.ModuleType] = []
+        self.modules_then = -1
+
+    def refresh(self) -> None:
+        if self.modules_then == len(sys.modules):
+            return
+        students = []
+        for name, module in list(sys.modules.items()):
+            if not isinstance(module, types.ModuleType) or name.startswith(__package__):
+                continue
+            if _is_student_module(name, module):
+                students.append(module)
+                continue
+            namespace = module.__dict__
+            seen = self.read.get(name)
+            if seen is not None and seen[0] is module and seen[1] == len(namespace):
+                continue
+            self.read[name] = (module, len(namespace))
+            guarded = _guarded(name)
+            for attr, value in list(namespace.items()):
+                kind = type(value)
+                if callable(value) and not issubclass(kind, (type, types.ModuleType)):
+                    self.places.setdefault(id(value), []).append((module, attr, value, guarded))
+        self.students = students
+        self.modules_then = len(sys.modules)
+
+
+_INDEX = _AttributeIndex()
+# Not a value any namespace holds: what a lookup of an object's id in a table misses with.
+_ABSENT = object()
 
 
 def _stand_in(original: Any, label: str, rules: _Rules) -> Callable[..., Any]:
@@ -859,8 +890,10 @@ def _stand_in(original: Any, label: str, rules: _Rules) -> Callable[..., Any]:
         return original(*args, **kwargs)
 
     for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
-        with contextlib.suppress(AttributeError, TypeError):
+        try:  # a try costs less than contextlib.suppress: a block of torch makes thousands
             setattr(blocked, attr, getattr(original, attr))
+        except (AttributeError, TypeError):
+            pass
     blocked.__wrapped__ = original  # so that _kernels_of, walking a module, finds the original
     rules.objects[id(blocked)] = (blocked, label)
     return blocked
@@ -883,7 +916,7 @@ _OPAQUE: dict[tuple[str, int], list[tuple[types.ModuleType, str, Any]]] = {}
 
 
 def _opaque_attributes(library: str) -> list[tuple[types.ModuleType, str, Any]]:
-    """The opaque callables in the imported, guarded modules of a blocked library."""
+    """The opaque callables in the imported modules of a blocked library, guarded or not."""
     key = (library, len(sys.modules))
     if key not in _OPAQUE:
         _OPAQUE[key] = [
@@ -891,41 +924,170 @@ def _opaque_attributes(library: str) -> list[tuple[types.ModuleType, str, Any]]:
             for module_name, module in list(sys.modules.items())
             if module is not None
             and (module_name == library or module_name.startswith(library + "."))
-            and _guarded(module_name)
+            and not module_name.startswith(__package__)
             for attr, value in list(getattr(module, "__dict__", {}).items())
             if type(value).__name__ in _OPAQUE_TYPES
         ]
     return _OPAQUE[key]
 
 
-def _rebind(block: _Block) -> None:
-    """Rebind the guarded module attributes that hold what the block forbids."""
+def _student_functions(answer: Any) -> tuple[list[dict[str, Any]], list[types.FunctionType]]:
+    """The student's namespaces and functions: the answer, what the student's modules hold
+    (functions, and those of their classes), and what their globals, closures and defaults
+    reach, library code excluded."""
+    namespaces = {id(vars(m)): vars(m) for m in _INDEX.students}
+    todo: list[Any] = [answer]
+    for namespace in list(namespaces.values()):
+        for value in list(namespace.values()):
+            if isinstance(value, types.FunctionType):
+                todo.append(value)
+            elif issubclass(type(value), type) and value.__module__ == namespace.get("__name__"):
+                todo += list(vars(value).values())
+    functions: dict[int, types.FunctionType] = {}
+    while todo:
+        obj = todo.pop()
+        if isinstance(obj, (staticmethod, classmethod, types.MethodType)):
+            obj = obj.__func__
+        elif isinstance(obj, functools.partial):
+            obj = obj.func
+        if not isinstance(obj, types.FunctionType) or id(obj) in functions:
+            continue
+        code = _original_code(obj)
+        if code.co_filename.startswith(_LIBRARY_ROOTS):
+            continue
+        functions[id(obj)] = obj
+        if id(obj.__globals__) not in namespaces:
+            namespaces[id(obj.__globals__)] = obj.__globals__
+            todo += [v for v in list(obj.__globals__.values()) if isinstance(v, types.FunctionType)]
+        for cell in obj.__closure__ or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                todo.append(cell.cell_contents)
+        todo += [*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()]
+        if isinstance(getattr(obj, "__wrapped__", None), types.FunctionType):
+            todo.append(obj.__wrapped__)
+    return list(namespaces.values()), list(functions.values())
+
+
+def _rebind(block: _Block, answer: Any = None) -> None:
+    """Rebind what holds an object the block forbids and the hook cannot see called.
+
+    Guarded modules' attributes that hold a blocked object (Python functions too), and, for
+    an object that is not a Python function (a C, NumPy or Cython function, named or of a
+    blocked library), every module's attributes and the student's aliases: the names of
+    their modules and globals, their default arguments and closure cells.
+    """
     rules = block.rules
-    labelled = [
-        (module, attr, value, rules.objects[id(value)][1])
-        for module, attr, value in _attribute_locations(rules.rebound)
-    ]
+    wanted: dict[int, tuple[Any, str]] = {}
+    # (holder, key, object): holder is a module or a cell (setattr), or a dict (item)
+    places: list[tuple[Any, str, Any]] = []
+    opaque: dict[int, Any] = {}  # what is rebound wherever it lies
+    for value in rules.rebound:
+        if not isinstance(value, type):
+            wanted[id(value)] = (value, rules.objects[id(value)][1])
+            if not isinstance(value, types.FunctionType):
+                opaque[id(value)] = value
     for library, _ in rules.modules:
-        labelled += [
-            (module, attr, value, f"{library} ({module.__name__}.{attr})")
-            for module, attr, value in _opaque_attributes(library)
-            if id(value) not in rules.allowed
+        for module, attr, value in _opaque_attributes(library):
+            if id(value) in rules.allowed:
+                continue
+            if id(value) not in wanted:
+                wanted[id(value)] = (value, f"{library} ({module.__name__}.{attr})")
+                if _belongs_to(value, library):
+                    opaque[id(value)] = value
+            if id(value) not in opaque:  # what is in opaque is found below, wherever it lies
+                places.append((module, attr, value))
+    if not wanted:
+        return
+    _INDEX.refresh()
+    named = {id(value) for value in rules.rebound}
+    for key, (value, _) in wanted.items():
+        anywhere = key in opaque
+        if not anywhere and key not in named:
+            continue  # a library's re-export: rebound in the library only
+        places += [
+            (module, attr, value)
+            for module, attr, found, guarded in _INDEX.places.get(key, ())
+            if found is value and (guarded or anywhere)
         ]
+    defaults: list[types.FunctionType] = []
+    if opaque:
+        namespaces, functions = _student_functions(answer)
+        for namespace in namespaces:
+            places += [
+                (namespace, k, v)
+                for k, v in list(namespace.items())
+                if opaque.get(id(v), _ABSENT) is v
+            ]
+        for fn in functions:
+            places += [
+                (fn.__kwdefaults__, k, v)
+                for k, v in (fn.__kwdefaults__ or {}).items()
+                if opaque.get(id(v), _ABSENT) is v
+            ]
+            for cell in fn.__closure__ or ():
+                with contextlib.suppress(ValueError):  # an empty cell
+                    if opaque.get(id(cell.cell_contents), _ABSENT) is cell.cell_contents:
+                        places.append((cell, "cell_contents", cell.cell_contents))
+            if any(opaque.get(id(v), _ABSENT) is v for v in fn.__defaults__ or ()):
+                defaults.append(fn)
     stand_ins: dict[int, Callable[..., Any]] = {}
-    for module, attr, value, label in labelled:
-        if vars(module).get(attr) is not value:
-            continue  # an enclosing block rebound it already
+
+    def stand_in_for(value: Any) -> Callable[..., Any]:
         if id(value) not in stand_ins:
-            stand_ins[id(value)] = _stand_in(value, label, rules)
-        with contextlib.suppress(AttributeError, TypeError):
-            setattr(module, attr, stand_ins[id(value)])
-            block.rebound.append((module, attr, value))
+            stand_ins[id(value)] = _stand_in(value, wanted[id(value)][1], rules)
+        return stand_ins[id(value)]
+
+    done: set[tuple[int, str]] = set()
+    for holder, attr, value in places:
+        if (id(holder), attr) in done or _held(holder, attr) is not value:
+            continue  # found twice, or an enclosing block rebound it already
+        done.add((id(holder), attr))
+        with contextlib.suppress(Exception):  # a module that refuses new attributes
+            _put(holder, attr, stand_in_for(value))
+            block.rebound.append((holder, attr, value))
+    for fn in defaults:
+        saved = fn.__defaults__ or ()
+        fn.__defaults__ = tuple(
+            stand_in_for(v) if opaque.get(id(v), _ABSENT) is v else v for v in saved
+        )
+        block.rebound.append((fn, "__defaults__", saved))
+
+
+def _belongs_to(value: Any, library: str) -> bool:
+    """Whether an opaque callable found in ``library`` is its own, not a re-export (NumPy's
+    ``array`` in a SciPy module): its ``__module__`` lies in the library's package, or the
+    module it names does not hold it (SciPy's ufuncs say ``numpy``)."""
+    home = getattr(value, "__module__", None)
+    if not isinstance(home, str):
+        return True
+    if home.split(".")[0] == library.split(".")[0]:
+        return True  # pycocotools.mask's iou, from pycocotools._mask
+    name = getattr(value, "__name__", None)
+    holders = (sys.modules.get(home), sys.modules.get(home.split(".")[0]))
+    return not any(
+        holder is not None and vars(holder).get(name) is value for holder in holders if name
+    )
+
+
+def _held(holder: Any, key: str) -> Any:
+    if isinstance(holder, dict):
+        return holder.get(key)
+    if isinstance(holder, types.ModuleType):
+        return vars(holder).get(key)
+    return getattr(holder, key, None)
+
+
+def _put(holder: Any, key: str, value: Any) -> None:
+    if isinstance(holder, dict):
+        holder[key] = value
+    else:
+        setattr(holder, key, value)
 
 
 def _unbind(block: _Block) -> None:
     while block.rebound:
-        module, attr, value = block.rebound.pop()
-        setattr(module, attr, value)
+        holder, key, value = block.rebound.pop()
+        _put(holder, key, value)
 
 
 # -- 3. the call hook --------------------------------------------------------------------------
@@ -1077,6 +1239,16 @@ def reference_blocked(
     >>> attempts[0].endswith("ref"), ref(0)
     (True, 1)
     """
+    with _blocking(targets, graded_elsewhere, allow, answer=None) as attempts:
+        yield attempts
+
+
+@contextlib.contextmanager
+def _blocking(
+    targets: Sequence[Any], graded_elsewhere: Any, allow: Any, answer: Any
+) -> Iterator[list[str]]:
+    """:func:`reference_blocked`; ``answer`` (or None) is the student function about to run,
+    whose closures and defaults are searched for aliases with the student's modules."""
     rules = _Rules()
     for target in targets:
         rules.add(target)
@@ -1096,7 +1268,7 @@ def reference_blocked(
         # torch's mode goes on before the attributes are rebound: pushing it calls torch._C
         _push_torch_guard(block)
         undo.append(functools.partial(_pop_torch_guard, block))
-        _rebind(block)
+        _rebind(block, answer)
         undo.append(functools.partial(_unbind, block))
         _ACTIVE.append(block)
         _refresh_view()
@@ -1172,9 +1344,7 @@ def call_blocked(
         raise TypeError(f"call_blocked: the answer must be a function, got {type(student_fn)}")
     attempts: list[str] = []
     try:
-        with reference_blocked(
-            *_as_tuple(block), graded_elsewhere=graded_elsewhere, allow=allow
-        ) as attempts:
+        with _blocking(_as_tuple(block), graded_elsewhere, allow, answer=student_fn) as attempts:
             result = student_fn(*args, **kwargs)
     except ReferenceBlockedError:
         raise
