@@ -194,117 +194,23 @@ except ImportError:
 # %% nbgrader={"grade": true, "grade_id": "test_time_matmul_sync", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 # The grader has no GPU, so this test gives your time_matmul a simulated one that behaves like
 # CUDA: a product is only queued, and the clock sees it finish only after a synchronisation.
-import contextlib  # noqa: E402
-import functools  # noqa: E402
-import sys  # noqa: E402
-import types  # noqa: E402
-
 import numpy as np  # noqa: E402
 
-from lapenna_labs.grading import call_blocked, check_close, passed  # noqa: E402
-
-
-class _FakeGpu:
-    """A simulated GPU that runs products asynchronously, as CUDA does.
-
-    Queueing a product costs the CPU LAUNCH seconds; the GPU then computes it for its duration
-    (the next of `durations`), after the products queued before it. The CPU's clock reaches
-    the end of that work only when the CPU waits for it (torch.cuda.synchronize, or an event's
-    synchronize). A CUDA event records when the GPU gets to it.
-    """
-
-    LAUNCH = 1e-5
-
-    def __init__(self, durations):
-        self.durations = list(durations)
-        self.now = 0.0  # the CPU's clock
-        self.done_at = 0.0  # when the GPU finishes the work queued so far
-        self.products = 0
-
-    def clock(self):
-        return self.now
-
-    def queue_product(self):
-        self.done_at = max(self.done_at, self.now) + self.durations[self.products]
-        self.products += 1
-        self.now += self.LAUNCH
-
-    def synchronize(self, *args, **kwargs):
-        self.now = max(self.now, self.done_at)
-
-
-class _FakeCudaTensor:
-    """An operand on the simulated GPU: `A @ B` queues a product and returns at once."""
-
-    is_cuda = True
-    device = types.SimpleNamespace(type="cuda", index=0)
-
-    def __init__(self, gpu):
-        self.gpu = gpu
-
-    def __matmul__(self, other):
-        self.gpu.queue_product()
-        return self
-
-
-class _FakeEvent:
-    """torch.cuda.Event on the simulated GPU (times in milliseconds, as CUDA's)."""
-
-    def __init__(self, gpu, enable_timing=False, **kwargs):
-        self.gpu, self.at = gpu, None
-
-    def record(self, stream=None):
-        self.at = max(self.gpu.now, self.gpu.done_at)
-
-    def query(self):
-        return self.at is not None and self.gpu.now >= self.at
-
-    def synchronize(self):
-        self.gpu.now = max(self.gpu.now, self.at)
-
-    def elapsed_time(self, end):
-        if self.at is None or end.at is None:
-            raise RuntimeError("elapsed_time: record both events first")
-        if not end.query():
-            raise RuntimeError("CUDA error: device not ready (wait for the end event first)")
-        return (end.at - self.at) * 1e3
-
-
-@contextlib.contextmanager
-def _simulated_cuda(gpu):
-    """torch.cuda's synchronize, Event, current_stream and is_available, on the fake GPU."""
-    stand_in = None
-    try:
-        import torch
-    except ImportError:  # no PyTorch here: a stand-in module, for the duration of the test
-        stand_in = torch = sys.modules["torch"] = types.ModuleType("torch")
-        torch.cuda = types.ModuleType("torch.cuda")
-    fakes = {
-        "synchronize": gpu.synchronize,
-        "Event": functools.partial(_FakeEvent, gpu),
-        "current_stream": lambda *args, **kwargs: types.SimpleNamespace(
-            synchronize=gpu.synchronize
-        ),
-        "is_available": lambda: True,
-    }
-    saved = {name: getattr(torch.cuda, name, None) for name in fakes}
-    for name, fake in fakes.items():
-        setattr(torch.cuda, name, fake)
-    try:
-        yield
-    finally:
-        for name, original in saved.items():
-            setattr(torch.cuda, name, original)
-        if stand_in is not None:
-            del sys.modules["torch"]
+from lapenna_labs.grading import (  # noqa: E402
+    SimulatedGpu,
+    call_blocked,
+    check_close,
+    passed,
+    simulated_cuda,
+)
 
 
 def _time_on_fake_gpu(timer, durations, warmup, repeats):
-    gpu = _FakeGpu(durations)
-    with _simulated_cuda(gpu):
-        seconds = timer(_FakeCudaTensor(gpu), _FakeCudaTensor(gpu), warmup, repeats, gpu.clock)
-    assert gpu.products == warmup + repeats, (
-        f"time_matmul on a GPU: {gpu.products} products made, expected {warmup} + {repeats}"
+    gpu = SimulatedGpu(durations)
+    with simulated_cuda(gpu):
+        seconds = timer(gpu.tensor(), gpu.tensor(), warmup, repeats, gpu.clock)
+    assert gpu.launches == warmup + repeats, (
+        f"time_matmul on a GPU: {gpu.launches} products made, expected {warmup} + {repeats}"
     )
     return seconds
 
@@ -317,7 +223,7 @@ check_close(
     common_mistakes={
         "only the launch: the clock was read before the GPU had finished the product "
         "(call torch.cuda.synchronize() before reading it, or time with CUDA events)": (
-            _FakeGpu.LAUNCH
+            SimulatedGpu.LAUNCH
         ),
         "milliseconds: CUDA events' elapsed_time is in ms, return seconds": 3000.0,
     },

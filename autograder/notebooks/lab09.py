@@ -1160,93 +1160,23 @@ for _w, _r in ((0, 1), (2, 4), (3, 9), (1, 6)):
 # Part 6b: the grader has no GPU, so this test gives frames_per_second a simulated one that
 # behaves like CUDA: a forward pass is only queued, and the clock sees it finish only after a
 # synchronisation.
-import contextlib  # noqa: E402
-import functools  # noqa: E402
-import sys  # noqa: E402
-import types  # noqa: E402
-
 import numpy as np  # noqa: E402
 
-from lapenna_labs.grading import call_blocked, check_close, passed  # noqa: E402
-
-
-class _SimulatedGpu:
-    """Queueing a forward pass costs the CPU LAUNCH seconds; the GPU then runs it for its
-    duration, after the work queued before it. The CPU's clock reaches the end of the work
-    only when it waits for it (torch.cuda.synchronize, or a CUDA event's synchronize)."""
-
-    LAUNCH = 1e-5
-
-    def __init__(self, durations):
-        self.durations, self.calls = list(durations), 0
-        self.now, self.done_at = 0.0, 0.0
-
-    def clock(self):
-        return self.now
-
-    def run(self, frame):
-        self.done_at = max(self.done_at, self.now) + self.durations[self.calls]
-        self.calls += 1
-        self.now += self.LAUNCH
-
-    def synchronize(self, *args, **kwargs):
-        self.now = max(self.now, self.done_at)
-
-
-class _SimulatedEvent:
-    """torch.cuda.Event on the simulated GPU (elapsed_time in milliseconds, as CUDA's)."""
-
-    def __init__(self, gpu, enable_timing=False, **kwargs):
-        self.gpu, self.at = gpu, None
-
-    def record(self, stream=None):
-        self.at = max(self.gpu.now, self.gpu.done_at)
-
-    def query(self):
-        return self.at is not None and self.gpu.now >= self.at
-
-    def synchronize(self):
-        self.gpu.now = max(self.gpu.now, self.at)
-
-    def elapsed_time(self, end):
-        if self.at is None or end.at is None or not end.query():
-            raise RuntimeError("CUDA error: device not ready (record and wait for the end event)")
-        return (end.at - self.at) * 1e3
-
-
-@contextlib.contextmanager
-def _simulated_cuda(gpu):
-    """torch.cuda's synchronize, Event, current_stream and is_available, on the simulated GPU."""
-    stand_in = None
-    try:
-        import torch
-    except ImportError:  # no PyTorch here: a stand-in module, for the duration of the test
-        stand_in = torch = sys.modules["torch"] = types.ModuleType("torch")
-        torch.cuda = types.ModuleType("torch.cuda")
-    fakes = {
-        "synchronize": gpu.synchronize,
-        "Event": functools.partial(_SimulatedEvent, gpu),
-        "current_stream": lambda *a, **k: types.SimpleNamespace(synchronize=gpu.synchronize),
-        "is_available": lambda: True,
-    }
-    saved = {name: getattr(torch.cuda, name, None) for name in fakes}
-    for name, fake in fakes.items():
-        setattr(torch.cuda, name, fake)
-    try:
-        yield
-    finally:
-        for name, original in saved.items():
-            setattr(torch.cuda, name, original)
-        if stand_in is not None:
-            del sys.modules["torch"]
+from lapenna_labs.grading import (  # noqa: E402
+    SimulatedGpu,
+    call_blocked,
+    check_close,
+    passed,
+    simulated_cuda,
+)
 
 
 def _fps_on_simulated_gpu(timer, durations, warmup, repeats):
-    gpu = _SimulatedGpu(durations)
-    with _simulated_cuda(gpu):
+    gpu = SimulatedGpu(durations)
+    with simulated_cuda(gpu):
         fps = timer(gpu.run, "frame", warmup, repeats, "cuda", gpu.clock)
-    assert gpu.calls == warmup + repeats, (
-        f"frames_per_second on a GPU: {gpu.calls} calls made, expected {warmup} + {repeats}"
+    assert gpu.launches == warmup + repeats, (
+        f"frames_per_second on a GPU: {gpu.launches} calls made, expected {warmup} + {repeats}"
     )
     return float(fps)
 
@@ -1259,7 +1189,7 @@ check_close(
     common_mistakes={
         "only the launch was timed: the clock was read before the GPU had finished "
         "(call torch.cuda.synchronize() before reading it, or time with CUDA events)": (
-            1 / _SimulatedGpu.LAUNCH
+            1 / SimulatedGpu.LAUNCH
         ),
         "milliseconds: CUDA events' elapsed_time is in ms, the fps needs seconds": 1 / 22.0,
         "the queued warm-up work was counted in the first repeat: synchronise before starting "

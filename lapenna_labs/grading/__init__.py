@@ -15,7 +15,9 @@ The labs (``labs/labNN.ipynb``) are graded by nbgrader. Their test cells use thi
   mistake) without revealing the expected value (:func:`check_close`), and print the one
   success line of every visible check (:func:`passed`);
 * find the GPU, if any, with a clear message and a CPU fallback (:func:`detect_device`), and
-  grade GPU-only code on a CPU by reading it (:func:`source_mentions`).
+  grade GPU-only code on a CPU by reading it (:func:`source_mentions`) or by running a timer
+  on a simulated GPU (:class:`SimulatedGpu`, :func:`simulated_cuda`: asynchronous launches, a
+  clock, CUDA events, synchronize).
 
 Modules
 -------
@@ -24,6 +26,8 @@ feedback  :func:`check_close`, :func:`passed`, :func:`default_tolerances`
 compare   :func:`check_against_reference`, :func:`normal_inputs`, :func:`arrays_and_options`,
           :func:`random_examples`, :func:`random_like`, :class:`FakeClock`
 device    :func:`detect_device`, :func:`in_colab`, :func:`source_mentions`
+simulated_gpu  :class:`SimulatedGpu`, :class:`SimulatedEvent`, :class:`SimulatedCudaTensor`,
+          :func:`simulated_cuda`
 
 How a lab uses them is in ``autograder/notebooks/README.md`` (the lab authoring guide).
 
@@ -55,6 +59,12 @@ from lapenna_labs.grading.compare import (
 )
 from lapenna_labs.grading.device import detect_device, in_colab, source_mentions
 from lapenna_labs.grading.feedback import PASSED, check_close, default_tolerances, passed
+from lapenna_labs.grading.simulated_gpu import (
+    SimulatedCudaTensor,
+    SimulatedEvent,
+    SimulatedGpu,
+    simulated_cuda,
+)
 
 __all__ = [
     "GUARDED_MODULES",
@@ -62,6 +72,9 @@ __all__ = [
     "PASSED",
     "FakeClock",
     "ReferenceBlockedError",
+    "SimulatedCudaTensor",
+    "SimulatedEvent",
+    "SimulatedGpu",
     "call_blocked",
     "check_against_reference",
     "check_close",
@@ -74,5 +87,6 @@ __all__ = [
     "random_examples",
     "random_like",
     "reference_blocked",
+    "simulated_cuda",
     "source_mentions",
 ]
