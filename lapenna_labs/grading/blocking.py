@@ -838,46 +838,58 @@ def _is_student_module(name: str, module: types.ModuleType) -> bool:
     return isinstance(file, str) and not os.path.abspath(file).startswith(_LIBRARY_ROOTS)
 
 
-class _AttributeIndex:
-    """Where each callable of an imported library module lies: id -> [(module, name, object,
-    whether the module is guarded)], and the student's modules, which are read afresh.
+# (frozenset of object ids, number of modules then) -> [(module, attribute, object, guarded)]
+_LOCATIONS: dict[tuple[frozenset[int], int], list[tuple[types.ModuleType, str, Any, bool]]] = {}
+# (number of modules then, the student's modules then)
+_STUDENT_MODULES: list[Any] = [-1, []]
 
-    Scanning every module of TensorFlow and torch takes some 50 ms, so the index is brought up
-    to date only when more modules are imported: then a module is read again if it is new or
-    its namespace changed size. Entries are checked against the module before use.
+
+def _student_modules() -> list[types.ModuleType]:
+    """The imported modules of student code (see :func:`_is_student_module`)."""
+    if _STUDENT_MODULES[0] != len(sys.modules):
+        _STUDENT_MODULES[:] = [
+            len(sys.modules),
+            [
+                module
+                for name, module in list(sys.modules.items())
+                if isinstance(module, types.ModuleType) and _is_student_module(name, module)
+            ],
+        ]
+    return _STUDENT_MODULES[1]
+
+
+def _attribute_locations(
+    wanted: dict[int, Any],
+) -> list[tuple[types.ModuleType, str, Any, bool]]:
+    """Every ``(module, name, object, guarded)`` of an imported library module (not student
+    code, not the toolkit) whose attribute holds one of the ``wanted`` objects (id -> object).
+
+    Scanning all of TensorFlow's modules takes some 30 ms, so the answer is kept until more
+    modules are imported; entries are checked against the module before use.
     """
-
-    def __init__(self) -> None:
-        self.places: dict[int, list[tuple[types.ModuleType, str, Any, bool]]] = {}
-        self.read: dict[str, tuple[types.ModuleType, int]] = {}
-        self.students: list[types.ModuleType] = []
-        self.modules_then = -1
-
-    def refresh(self) -> None:
-        if self.modules_then == len(sys.modules):
-            return
-        students = []
-        for name, module in list(sys.modules.items()):
-            if not isinstance(module, types.ModuleType) or name.startswith(__package__):
-                continue
-            if _is_student_module(name, module):
-                students.append(module)
-                continue
-            namespace = module.__dict__
-            seen = self.read.get(name)
-            if seen is not None and seen[0] is module and seen[1] == len(namespace):
-                continue
-            self.read[name] = (module, len(namespace))
-            guarded = _guarded(name)
-            for attr, value in list(namespace.items()):
-                kind = type(value)
-                if callable(value) and not issubclass(kind, (type, types.ModuleType)):
-                    self.places.setdefault(id(value), []).append((module, attr, value, guarded))
-        self.students = students
-        self.modules_then = len(sys.modules)
+    key = (frozenset(wanted), len(sys.modules))
+    cached = _LOCATIONS.get(key)
+    if cached is not None:
+        return cached
+    students = {id(module) for module in _student_modules()}
+    found = []
+    for module_name, module in list(sys.modules.items()):
+        if (
+            not isinstance(module, types.ModuleType)
+            or id(module) in students
+            or module_name.startswith(__package__)
+        ):
+            continue
+        guarded = _guarded(module_name)
+        for attr, value in list(module.__dict__.items()):
+            if wanted.get(id(value), _ABSENT) is value:
+                found.append((module, attr, value, guarded))
+    if len(_LOCATIONS) > 64:  # blocks of many different targets: keep the latest only
+        _LOCATIONS.clear()
+    _LOCATIONS[key] = found
+    return found
 
 
-_INDEX = _AttributeIndex()
 # Not a value any namespace holds: what a lookup of an object's id in a table misses with.
 _ABSENT = object()
 
@@ -935,7 +947,7 @@ def _student_functions(answer: Any) -> tuple[list[dict[str, Any]], list[types.Fu
     """The student's namespaces and functions: the answer, what the student's modules hold
     (functions, and those of their classes), and what their globals, closures and defaults
     reach, library code excluded."""
-    namespaces = {id(vars(m)): vars(m) for m in _INDEX.students}
+    namespaces = {id(vars(m)): vars(m) for m in _student_modules()}
     todo: list[Any] = [answer]
     for namespace in list(namespaces.values()):
         for value in list(namespace.values()):
@@ -998,17 +1010,13 @@ def _rebind(block: _Block, answer: Any = None) -> None:
                 places.append((module, attr, value))
     if not wanted:
         return
-    _INDEX.refresh()
     named = {id(value) for value in rules.rebound}
-    for key, (value, _) in wanted.items():
-        anywhere = key in opaque
-        if not anywhere and key not in named:
-            continue  # a library's re-export: rebound in the library only
-        places += [
-            (module, attr, value)
-            for module, attr, found, guarded in _INDEX.places.get(key, ())
-            if found is value and (guarded or anywhere)
-        ]
+    chased = {key: value for key, (value, _) in wanted.items() if key in opaque or key in named}
+    places += [
+        (module, attr, value)
+        for module, attr, value, guarded in _attribute_locations(chased)
+        if guarded or id(value) in opaque  # a Python function: in guarded modules only
+    ]
     defaults: list[types.FunctionType] = []
     if opaque:
         namespaces, functions = _student_functions(answer)
