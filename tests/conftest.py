@@ -58,3 +58,17 @@ def _restore_numpy_print_options():
     """
     with np.printoptions():
         yield
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a PyTorch training on one thread, and restore the thread count afterwards.
+
+    Two torch threads per process oversubscribe the shared 2-core machine (and pytest-xdist's
+    workers): a training step ran several times slower than on one thread.
+    """
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -35,16 +35,6 @@ pytestmark = pytest.mark.lab9
 torch = pytest.importorskip("torch")
 
 
-# The trainings of this file run on one thread: on the shared 2-core machine (and under
-# pytest-xdist) two threads per process oversubscribe the cores and run several times slower.
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
@@ -585,7 +575,7 @@ def _squares(n=8, size=32, seed=0):
     return images, boxes, labels
 
 
-def test_training_is_reproducible_leaves_the_global_rng_alone_and_lowers_the_loss(one_thread):
+def test_training_is_reproducible_leaves_the_global_rng_alone_and_lowers_the_loss(one_torch_thread):
     images, boxes, labels = _squares()
     state = torch.random.get_rng_state()
     runs = []
@@ -775,7 +765,7 @@ def _train_on_digit_scenes(seed):
     return history, mean_average_precision(found, truth, iou_thresholds=(0.5,))
 
 
-def test_a_detector_trained_on_digit_scenes_finds_unseen_digits(one_thread):
+def test_a_detector_trained_on_digit_scenes_finds_unseen_digits(one_torch_thread):
     history, map50 = _train_on_digit_scenes(seed=0)
     assert history["loss"][-1] < 0.7 * history["loss"][0]
     print(f"mAP@0.5 = {map50:.4f}")

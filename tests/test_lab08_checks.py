@@ -329,16 +329,6 @@ def test_the_unet_checks_refuse_a_wrong_network(old, new, refusal, capsys):
 # retrains a fresh SmallUNet under the block. A few seconds per training on one thread.
 
 
-@pytest.fixture
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _training_cell() -> str:
     import jupytext
     from test_labs_pipeline import AUTOGRADER
@@ -372,7 +362,7 @@ def _training_cell() -> str:
         ),
     ],
 )
-def test_the_training_check_needs_a_real_training_loop(old, new, refusal, one_thread, capsys):
+def test_the_training_check_needs_a_real_training_loop(old, new, refusal, one_torch_thread, capsys):
     changes = [("small_unet", old, new)] if old else []
     namespace = _run_cells(LAB, PART4_ANSWERS, {"DEVICE": "cpu"}, changes)
     exec(compile(_training_cell(), f"<{LAB} training>", "exec"), namespace)

@@ -526,17 +526,8 @@ SEGMENTATION_IOU_FLOOR = 0.15
 INK_IOU_FLOOR = 0.6
 
 
-@pytest.fixture
-def one_thread():
-    # Two torch threads on the shared 2-core machine oversubscribe it: several times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
-def test_a_small_unet_learns_to_segment_the_digit_scenes(one_thread):
+def test_a_small_unet_learns_to_segment_the_digit_scenes(one_torch_thread):
     from sklearn.metrics import jaccard_score
 
     from lapenna_labs.data import SEGMENTATION_CLASSES, make_digit_segmentation
