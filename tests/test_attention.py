@@ -1,0 +1,164 @@
+"""lapenna_labs.attention against finite differences, explicit constructions and known properties.
+
+The framework comparisons (PyTorch, Keras) are in test_attention_frameworks.py.
+"""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lapenna_labs.attention as A
+from lapenna_labs.gradcheck import check_layer_backward
+
+# An overflow or invalid-value warning from NumPy means an unstable formula: fail on it.
+pytestmark = [pytest.mark.lab10, pytest.mark.filterwarnings("error::RuntimeWarning")]
+
+
+def _explicit_attention(q, k, v, allowed):
+    """softmax(QK^T / sqrt(d)) V written out with -inf for the masked scores (no shortcuts)."""
+    d = q.shape[-1]
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(d)
+    scores = np.where(allowed, scores, -np.inf)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    p = e / e.sum(axis=-1, keepdims=True)
+    return p @ v, p
+
+
+# --------------------------------------------------------------------------------------------
+# scaled dot-product attention
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("shape", [((4, 3), (5, 3), 2), ((2, 3, 4, 3), (2, 3, 6, 3), 5)])
+def test_attention_backward_matches_finite_differences(shape, causal, rng):
+    (qs, ks, dv) = shape
+    q = rng.standard_normal(qs)
+    k = rng.standard_normal(ks)
+    v = rng.standard_normal((*ks[:-1], dv))
+    errors = check_layer_backward(
+        lambda q, k, v: A.attention_forward(q, k, v, causal=causal), A.attention_backward, (q, k, v)
+    )
+    assert max(errors) < 1e-8, errors
+
+
+def test_attention_backward_with_a_mask_matches_finite_differences(rng):
+    q, k, v = (rng.standard_normal((2, 4, 3)) for _ in range(3))
+    mask = rng.random((2, 4, 4)) < 0.6
+    mask[..., 0] = True  # every query may attend to something
+    errors = check_layer_backward(
+        lambda q, k, v: A.attention_forward(q, k, v, mask=mask), A.attention_backward, (q, k, v)
+    )
+    assert max(errors) < 1e-8, errors
+
+
+def test_boolean_mask_and_causal_agree_with_an_explicit_minus_infinity(rng):
+    q = rng.standard_normal((2, 5, 4))
+    k = rng.standard_normal((2, 7, 4))
+    v = rng.standard_normal((2, 7, 3))
+    mask = rng.random((5, 7)) < 0.5
+    mask[:, 0] = True
+    i, j = np.indices((5, 7))
+    for kwargs, allowed in [
+        ({"mask": mask}, mask),
+        ({"causal": True}, j <= i),
+        ({"mask": mask, "causal": True}, mask & (j <= i)),
+    ]:
+        out, cache = A.attention_forward(q, k, v, **kwargs)
+        expected, p = _explicit_attention(q, k, v, allowed)
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(cache.weights, p, rtol=1e-12, atol=1e-15)
+        assert np.all(cache.weights[..., ~allowed] == 0)
+
+
+def test_causal_is_top_left_aligned_when_tq_differs_from_tk(rng):
+    q = rng.standard_normal((3, 2))
+    k = rng.standard_normal((5, 2))
+    _, cache = A.attention_forward(q, k, k, causal=True)
+    np.testing.assert_array_equal(cache.weights > 0, np.tril(np.ones((3, 5), dtype=bool)))
+
+
+def test_a_query_row_with_nothing_to_attend_raises(rng):
+    q = rng.standard_normal((2, 3, 4))
+    mask = np.ones((3, 3), dtype=bool)
+    mask[1] = False
+    with pytest.raises(ValueError, match=r"attention_forward: query row \(0, 1\) may attend"):
+        A.attention_forward(q, q, q, mask=mask)
+    # causal and a mask that only allows the last key: the first query has nothing left
+    last = np.zeros((3, 3), dtype=bool)
+    last[:, -1] = True
+    with pytest.raises(ValueError, match="may attend to no key"):
+        A.attention_forward(q, q, q, mask=last, causal=True)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda x: A.attention_forward(x, x[..., :2], x), "q has 3 features but k has 2"),
+        (lambda x: A.attention_forward(x, x, x[:, :2]), "k has 4 keys but v has 2 values"),
+        (lambda x: A.attention_forward(x, x[:1], x[:1]), "same leading axes"),
+        (lambda x: A.attention_forward(x[0, 0], x, x), "at least 2-D"),
+        (lambda x: A.attention_forward(x, x, x, mask=np.ones((4, 4))), "must be a boolean"),
+        (
+            lambda x: A.attention_forward(x, x, x, mask=np.ones((3, 4), dtype=bool)),
+            "does not broadcast",
+        ),
+        (lambda x: A.attention_forward(x, x, x, causal=1), "causal must be True or False"),
+        (lambda x: A.attention_backward(x, (x, x, x)), "AttentionCache returned by"),
+        (
+            lambda x: A.attention_backward(x[:, :2], A.attention_forward(x, x, x)[1]),
+            "dout has shape",
+        ),
+    ],
+)
+def test_bad_arguments_raise_a_named_error(call, message, rng):
+    with pytest.raises(ValueError, match=message):
+        call(rng.standard_normal((2, 4, 3)))
+
+
+def test_shapes_and_dtypes(dtype, rng):
+    q = rng.standard_normal((2, 3, 5, 4)).astype(dtype)
+    k = rng.standard_normal((2, 3, 6, 4)).astype(dtype)
+    v = rng.standard_normal((2, 3, 6, 7)).astype(dtype)
+    out, cache = A.attention_forward(q, k, v, causal=True)
+    assert out.shape == (2, 3, 5, 7) and out.dtype == dtype
+    assert cache.weights.shape == (2, 3, 5, 6) and cache.weights.dtype == dtype
+    grads = A.attention_backward(np.ones_like(out), cache)
+    for g, x in zip(grads, (q, k, v), strict=True):
+        assert g.shape == x.shape and g.dtype == dtype
+
+
+def test_softmax_is_stable_for_huge_scores():
+    q = np.array([[1e4, 0.0]])
+    k = np.array([[1e4, 0.0], [-1e4, 0.0]])
+    out, cache = A.attention_forward(q, k, np.array([[1.0], [2.0]]))
+    np.testing.assert_array_equal(cache.weights, [[1.0, 0.0]])
+    np.testing.assert_array_equal(out, [[1.0]])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    tq=st.integers(1, 5),
+    tk=st.integers(1, 5),
+    d=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_weights_are_a_distribution_and_output_a_convex_combination(tq, tk, d, seed):
+    r = np.random.default_rng(seed)
+    q, k = r.standard_normal((tq, d)) * 3, r.standard_normal((tk, d)) * 3
+    v = r.standard_normal((tk, 2))
+    out, cache = A.attention_forward(q, k, v)
+    np.testing.assert_allclose(cache.weights.sum(axis=-1), 1.0, rtol=1e-12)
+    assert np.all(cache.weights >= 0)
+    assert np.all(out <= v.max(axis=0) + 1e-12) and np.all(out >= v.min(axis=0) - 1e-12)
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(A, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
