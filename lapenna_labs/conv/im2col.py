@@ -93,11 +93,16 @@ def _im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return windows.reshape(g.N * g.OH * g.OW, g.C * g.KH * g.KW)
 
 
-def _col2im(cols: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """The adjoint of :func:`_im2col`: ``x`` (N, C, H, W) with overlapping windows summed."""
+def _add_windows(dwin: np.ndarray, g: ConvGeometry, dtype: np.dtype) -> np.ndarray:
+    """Add every window's entries back to the pixels they came from: ``(N, C, H, W)``.
+
+    `dwin` is indexed ``[n, c, oh, ow, kh, kw]`` (any strides, a broadcast view included):
+    the value that window (oh, ow) took from kernel offset (kh, kw). This is the adjoint of
+    gathering the windows, shared by :func:`_col2im` and the pools' backward passes; padding's
+    entries are dropped and overlapping windows sum.
+    """
     (sh, sw), (ph, pw), (dh, dw) = g.stride, g.padding, g.dilation
-    c6 = cols.reshape(g.N, g.OH, g.OW, g.C, g.KH, g.KW).transpose(0, 3, 4, 5, 1, 2)
-    xp = np.zeros((g.N, g.C, g.H + 2 * ph, g.W + 2 * pw), dtype=cols.dtype)
+    xp = np.zeros((g.N, g.C, g.H + 2 * ph, g.W + 2 * pw), dtype=dtype)
     # For one kernel offset (kh, kw) the OH x OW pixels it touches are distinct, so a strided
     # slice-add is exact; only the KH·KW offsets overlap, hence the loop over them alone
     # (np.add.at over all pixels would be an order of magnitude slower).
@@ -105,10 +110,16 @@ def _col2im(cols: np.ndarray, g: ConvGeometry) -> np.ndarray:
         h0 = kh * dh
         for kw in range(g.KW):
             w0 = kw * dw
-            xp[:, :, h0 : h0 + sh * (g.OH - 1) + 1 : sh, w0 : w0 + sw * (g.OW - 1) + 1 : sw] += c6[
-                :, :, kh, kw
-            ]
+            xp[:, :, h0 : h0 + sh * (g.OH - 1) + 1 : sh, w0 : w0 + sw * (g.OW - 1) + 1 : sw] += (
+                dwin[:, :, :, :, kh, kw]
+            )
     return xp[:, :, ph : ph + g.H, pw : pw + g.W]
+
+
+def _col2im(cols: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """The adjoint of :func:`_im2col`: ``x`` (N, C, H, W) with overlapping windows summed."""
+    c6 = cols.reshape(g.N, g.OH, g.OW, g.C, g.KH, g.KW).transpose(0, 3, 1, 2, 4, 5)
+    return _add_windows(c6, g, cols.dtype)
 
 
 def _conv2d_forward(

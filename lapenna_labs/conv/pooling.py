@@ -46,6 +46,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from lapenna_labs._validation import as_float_array, as_output_gradient, check_cache
 from lapenna_labs.conv._geometry import ConvGeometry, pool_geometry
+from lapenna_labs.conv.im2col import _add_windows
 
 __all__ = [
     "AvgPoolCache",
@@ -140,17 +141,8 @@ def _fold(dwin: np.ndarray, g: ConvGeometry, dtype: np.dtype) -> np.ndarray:
         tiles = dwin.reshape(N, C, OH, OW, KH, KW).transpose(0, 1, 2, 4, 3, 5)
         dx[:, :, : OH * KH, : OW * KW] = tiles.reshape(N, C, OH * KH, OW * KW)
         return dx
-    (SH, SW), (PH, PW) = g.stride, g.padding
-    dxp = np.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=dtype)
-    dwin = dwin.reshape(N, C, OH, OW, KH, KW)
-    # One strided slice per offset in the window: overlapping windows add up here, and the
-    # loop runs KH * KW times whatever the image size.
-    for i in range(KH):
-        for j in range(KW):
-            dxp[:, :, i : i + SH * (OH - 1) + 1 : SH, j : j + SW * (OW - 1) + 1 : SW] += dwin[
-                ..., i, j
-            ]
-    return dxp[:, :, PH : PH + H, PW : PW + W]
+    # One strided slice-add per offset in the window, the scatter col2im uses too.
+    return _add_windows(dwin.reshape(N, C, OH, OW, KH, KW), g, dtype)
 
 
 def _check_dout(dout: Any, g: ConvGeometry, func: str) -> np.ndarray:
