@@ -85,15 +85,9 @@ def as_labels(value: Any, *, name: str, func: str, num_classes: int | None = Non
     -------
     ndarray of int64, shape (N,)
     """
-    arr = np.asarray(value)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{func}: {name} must be integer class labels, got non-integers")
-    elif arr.dtype.kind not in "iu":
-        raise ValueError(f"{func}: {name} must be integer class labels, got dtype {arr.dtype}")
+    arr = integer_labels(value, name=name, func=func)
     if arr.ndim != 1:
         raise ValueError(f"{func}: {name} must be 1-D (one label per row), got shape {arr.shape}")
-    arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
         raise ValueError(f"{func}: {name} has a negative label ({arr.min()})")
     if num_classes is not None and arr.size and arr.max() >= num_classes:
@@ -101,6 +95,27 @@ def as_labels(value: Any, *, name: str, func: str, num_classes: int | None = Non
             f"{func}: {name} has label {arr.max()} but there are only {num_classes} classes"
         )
     return arr
+
+
+def integer_labels(
+    value: Any, *, name: str, func: str, kinds: str = "iu", must: str = "be"
+) -> np.ndarray:
+    """Return integer class labels of any shape as int64, without checking their range.
+
+    Integers of the dtype `kinds` (``"iu"``; ``"biu"`` accepts booleans too) and floats
+    that are all integral are accepted; anything else raises a ValueError
+    ``"{func}: {name} must {must} integer class labels, ..."``.
+
+    >>> integer_labels([[0.0, 2.0]], name="y", func="f")
+    array([[0, 2]])
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ValueError(f"{func}: {name} must {must} integer class labels, got non-integers")
+    elif arr.dtype.kind not in kinds:
+        raise ValueError(f"{func}: {name} must {must} integer class labels, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
 
 
 def check_same_shape(a: np.ndarray, b: np.ndarray, *, names: tuple[str, str], func: str) -> None:

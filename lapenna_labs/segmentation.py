@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from lapenna_labs._validation import as_float_array, check_positive_int
+from lapenna_labs._validation import as_float_array, check_positive_int, integer_labels
 from lapenna_labs.losses import _softmax_cross_entropy_with_grad
 
 __all__ = [
@@ -59,14 +59,8 @@ __all__ = [
 
 
 def _as_label_map(value: Any, *, name: str, func: str) -> np.ndarray:
-    """Integer labels of any shape as int64 (integral floats accepted, as in as_labels)."""
-    arr = np.asarray(value)
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{func}: {name} must hold integer class labels, got non-integers")
-    elif arr.dtype.kind not in "biu":
-        raise ValueError(f"{func}: {name} must hold integer class labels, got dtype {arr.dtype}")
-    return arr.astype(np.int64)
+    """Integer labels of any shape as int64 (booleans and integral floats accepted)."""
+    return integer_labels(value, name=name, func=func, kinds="biu", must="hold")
 
 
 def _check_ignore_index(ignore_index: Any, func: str) -> int | None:
