@@ -162,3 +162,86 @@ def test_docstring_examples_run():
     result = doctest.testmod(A, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# --------------------------------------------------------------------------------------------
+# multi-head attention
+# --------------------------------------------------------------------------------------------
+
+
+def _random_mha_params(d, rng, dtype=np.float64):
+    return {
+        key: (rng.standard_normal((d, d) if key[0] == "W" else d) * 0.5).astype(dtype)
+        for key in A.MHA_KEYS
+    }
+
+
+@pytest.mark.parametrize("mode", ["self_causal", "cross_mask"])
+def test_mha_backward_matches_finite_differences(mode, rng):
+    d, heads = 6, 3
+    x_q = rng.standard_normal((2, 4, d))
+    x_kv = x_q if mode == "self_causal" else rng.standard_normal((2, 5, d))
+    mask = None
+    if mode == "cross_mask":
+        mask = rng.random((2, 1, 4, 5)) < 0.6
+        mask[..., 0] = True
+    p = _random_mha_params(d, rng)
+
+    def forward(x_q, x_kv, *weights):
+        params = dict(zip(A.MHA_KEYS, weights, strict=True))
+        return A.multihead_attention_forward(
+            x_q, x_kv, params, heads, mask=mask, causal=mode == "self_causal"
+        )
+
+    def backward(dout, cache):
+        dx_q, dx_kv, grads = A.multihead_attention_backward(dout, cache)
+        return (dx_q, dx_kv, *(grads[key] for key in A.MHA_KEYS))
+
+    inputs = (x_q, x_kv.copy(), *(p[key] for key in A.MHA_KEYS))
+    errors = check_layer_backward(forward, backward, inputs)
+    # bk shifts every score of a query row by the same q . bk, which the softmax ignores: its
+    # true gradient is 0, so the relative error compares rounding noise with rounding noise.
+    bk = 2 + A.MHA_KEYS.index("bk")
+    assert max(e for i, e in enumerate(errors) if i != bk) < 1e-7, errors
+    _, cache = forward(*inputs)
+    dbk = A.multihead_attention_backward(np.ones((2, 4, d)), cache)[2]["bk"]
+    assert np.abs(dbk).max() < 1e-12
+
+
+def test_mha_heads_are_separate_attentions_on_feature_blocks(rng):
+    """Each head is attention_forward on its D/h-wide slice of the projections."""
+    d, heads = 8, 4
+    x = rng.standard_normal((2, 5, d))
+    p = _random_mha_params(d, rng)
+    out, cache = A.multihead_attention_forward(x, x, p, heads, causal=True)
+    q, k, v = (x @ p[f"W{c}"] + p[f"b{c}"] for c in "qkv")
+    hd = d // heads
+    blocks = [
+        A.attention_forward(*(a[..., i * hd : (i + 1) * hd] for a in (q, k, v)), causal=True)[0]
+        for i in range(heads)
+    ]
+    expected = np.concatenate(blocks, axis=-1) @ p["Wo"] + p["bo"]
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_mha_shapes_dtypes_and_errors(dtype, rng):
+    p = {k: v.astype(dtype) for k, v in A.init_mha_params(8, seed=1).items()}
+    assert all(v.dtype == dtype for v in p.values())
+    x = rng.standard_normal((2, 3, 8)).astype(dtype)
+    y = rng.standard_normal((2, 5, 8)).astype(dtype)
+    out, cache = A.multihead_attention_forward(x, y, p, 2)
+    assert out.shape == (2, 3, 8) and out.dtype == dtype
+    dx_q, dx_kv, grads = A.multihead_attention_backward(np.ones_like(out), cache)
+    assert dx_q.shape == x.shape and dx_kv.shape == y.shape
+    assert dx_q.dtype == dtype and dx_kv.dtype == dtype
+    assert set(grads) == set(p) and all(grads[k].dtype == dtype for k in p)
+    with pytest.raises(ValueError, match="not divisible by num_heads=3"):
+        A.multihead_attention_forward(x, y, p, 3)
+    with pytest.raises(ValueError, match=r"params\['Wq'\] has shape \(8, 8\), expected \(4, 4\)"):
+        A.multihead_attention_forward(x[..., :4], y[..., :4], p, 2)
+    with pytest.raises(ValueError, match="lacks the key"):
+        A.multihead_attention_forward(x, y, {"Wq": p["Wq"]}, 2)
+    with pytest.raises(ValueError, match="same batch size"):
+        A.multihead_attention_forward(x, y[:1], p, 2)
+    with pytest.raises(ValueError, match="MHACache returned by"):
+        A.multihead_attention_backward(out, cache.attn)

@@ -66,3 +66,173 @@ def test_attention_matches_torch_sdpa(shapes, mode, dtype, rng):
     for ours, theirs in zip(A.attention_backward(dout, cache), grads, strict=True):
         assert ours.dtype == dtype
         _close(ours, theirs, dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# multi-head attention against torch.nn.MultiheadAttention and keras.layers.MultiHeadAttention
+# --------------------------------------------------------------------------------------------
+
+D, HEADS = 8, 2
+TORCH_DTYPES = {np.float32: "float32", np.float64: "float64"}
+
+
+def _random_mha_params(rng, dtype, d=D):
+    return {
+        key: (rng.standard_normal((d, d) if key[0] == "W" else d) * 0.4).astype(dtype)
+        for key in A.MHA_KEYS
+    }
+
+
+def _mha_case(case, rng):
+    """Inputs and masks for one case: ours (True = may attend) and torch's (True = masked)."""
+    n, tq = 2, 5
+    tk = tq if case == "self_causal" else 6
+    x_q = rng.standard_normal((n, tq, D))
+    x_kv = x_q if case == "self_causal" else rng.standard_normal((n, tk, D))
+    ours = {"mask": None, "causal": False}
+    theirs = {"attn_mask": None, "key_padding_mask": None}
+    if case == "self_causal":
+        ours["causal"] = True
+        theirs["attn_mask"] = ~np.tril(np.ones((tq, tk), dtype=bool))
+    elif case == "key_padding":
+        keep = np.ones((n, tk), dtype=bool)
+        keep[0, 4:] = False  # the first sequence's last two keys are padding
+        keep[1, 5:] = False
+        ours["mask"] = keep[:, None, None, :]
+        theirs["key_padding_mask"] = ~keep
+    else:  # "attn_mask": one (Tq, Tk) mask for every sequence
+        allowed = rng.random((tq, tk)) < 0.5
+        allowed[:, 2] = True
+        ours["mask"] = allowed
+        theirs["attn_mask"] = ~allowed
+    return x_q, x_kv, ours, theirs
+
+
+@pytest.mark.parametrize("case", ["self_causal", "key_padding", "attn_mask"])
+def test_mha_matches_torch_multihead_attention(case, dtype, rng):
+    x_q, x_kv, ours, theirs = _mha_case(case, rng)
+    x_q, x_kv = x_q.astype(dtype), x_kv.astype(dtype)
+    p = _random_mha_params(rng, dtype)
+    module = torch.nn.MultiheadAttention(
+        D, HEADS, batch_first=True, dtype=getattr(torch, TORCH_DTYPES[dtype])
+    )
+    A.mha_params_to_torch(p, module)
+    back = A.mha_params_from_torch(module)
+    for key in A.MHA_KEYS:
+        np.testing.assert_array_equal(back[key], p[key])
+
+    out, cache = A.multihead_attention_forward(x_q, x_kv, p, HEADS, **ours)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx_q, dx_kv, grads = A.multihead_attention_backward(dout, cache)
+
+    tq_ = torch.tensor(x_q, requires_grad=True)
+    tkv = tq_ if x_kv is x_q else torch.tensor(x_kv, requires_grad=True)
+    masks = {k: None if m is None else torch.from_numpy(m) for k, m in theirs.items()}
+    t_out, weights = module(tq_, tkv, tkv, need_weights=False, **masks)
+    assert weights is None
+    (t_out * torch.from_numpy(dout)).sum().backward()
+    _close(out, t_out.detach().numpy(), dtype)
+    if x_kv is x_q:  # one tensor passed as query, key and value: its gradient is the sum
+        _close(dx_q + dx_kv, tq_.grad.numpy(), dtype)
+    else:
+        _close(dx_q, tq_.grad.numpy(), dtype)
+        _close(dx_kv, tkv.grad.numpy(), dtype)
+    in_w = np.concatenate([grads["Wq"].T, grads["Wk"].T, grads["Wv"].T])
+    in_b = np.concatenate([grads["bq"], grads["bk"], grads["bv"]])
+    _close(in_w, module.in_proj_weight.grad.numpy(), dtype)
+    _close(in_b, module.in_proj_bias.grad.numpy(), dtype)
+    _close(grads["Wo"], module.out_proj.weight.grad.numpy().T, dtype)
+    _close(grads["bo"], module.out_proj.bias.grad.numpy(), dtype)
+
+
+def test_torch_masks_mean_the_opposite_so_passing_ours_unnegated_differs(rng):
+    """A test that the negation above matters: torch's True is 'masked out'."""
+    x_q, x_kv, ours, _ = _mha_case("attn_mask", rng)
+    p = _random_mha_params(rng, np.float64)
+    module = torch.nn.MultiheadAttention(D, HEADS, batch_first=True, dtype=torch.float64)
+    A.mha_params_to_torch(p, module)
+    out, _ = A.multihead_attention_forward(x_q, x_kv, p, HEADS, **ours)
+    tq_, tkv = torch.from_numpy(x_q), torch.from_numpy(x_kv)
+    same = module(tq_, tkv, tkv, need_weights=False, attn_mask=torch.from_numpy(~ours["mask"]))
+    wrong = module(tq_, tkv, tkv, need_weights=False, attn_mask=torch.from_numpy(ours["mask"]))
+    np.testing.assert_allclose(out, same[0].detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert np.abs(out - wrong[0].detach().numpy()).max() > 1e-3
+
+
+def test_torch_converter_rejects_unsupported_modules():
+    with pytest.raises(ValueError, match="kdim=4 and vdim=4 must equal embed_dim=8"):
+        A.mha_params_from_torch(torch.nn.MultiheadAttention(8, 2, kdim=4, vdim=4))
+    with pytest.raises(ValueError, match="add_bias_kv=True and add_zero_attn=True"):
+        A.mha_params_from_torch(torch.nn.MultiheadAttention(8, 2, add_bias_kv=True))
+    with pytest.raises(ValueError, match="add_bias_kv=True and add_zero_attn=True"):
+        A.mha_params_from_torch(torch.nn.MultiheadAttention(8, 2, add_zero_attn=True))
+    with pytest.raises(ValueError, match="must be a torch.nn.MultiheadAttention"):
+        A.mha_params_from_torch(torch.nn.Linear(8, 8))
+    no_bias = torch.nn.MultiheadAttention(8, 2, bias=False)
+    p = A.mha_params_from_torch(no_bias)
+    assert not np.any(p["bq"]) and not np.any(p["bo"])
+    p["bo"] = p["bo"] + 1.0
+    with pytest.raises(ValueError, match="has no biases"):
+        A.mha_params_to_torch(p, no_bias)
+
+
+def _keras_mha(dtype, rng, p):
+    keras = pytest.importorskip("keras")
+    layer = keras.layers.MultiHeadAttention(
+        num_heads=HEADS, key_dim=D // HEADS, dtype=TORCH_DTYPES[dtype]
+    )
+    layer(np.zeros((1, 2, D), dtype), np.zeros((1, 3, D), dtype))  # build
+    A.mha_params_to_keras(p, layer)
+    return layer
+
+
+@pytest.mark.parametrize("case", ["self_causal", "key_padding", "attn_mask"])
+def test_mha_matches_keras_multihead_attention(case, dtype, rng):
+    tf = pytest.importorskip("tensorflow")
+    x_q, x_kv, ours, _ = _mha_case(case, rng)
+    x_q, x_kv = x_q.astype(dtype), x_kv.astype(dtype)
+    p = _random_mha_params(rng, dtype)
+    layer = _keras_mha(dtype, rng, p)
+    back = A.mha_params_from_keras(layer)
+    for key in A.MHA_KEYS:
+        np.testing.assert_array_equal(back[key], p[key])
+
+    out, cache = A.multihead_attention_forward(x_q, x_kv, p, HEADS, **ours)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx_q, dx_kv, grads = A.multihead_attention_backward(dout, cache)
+
+    n, tq, tk = x_q.shape[0], x_q.shape[1], x_kv.shape[1]
+    allowed = np.ones((tq, tk), dtype=bool) if ours["mask"] is None else ours["mask"]
+    if ours["causal"]:
+        allowed = allowed & np.tril(np.ones((tq, tk), dtype=bool))
+    keras_mask = np.broadcast_to(allowed, (n, 1, tq, tk))[:, 0]  # (N, Tq, Tk), True = attend
+    t_q, t_kv = tf.constant(x_q), tf.constant(x_kv)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([t_q, t_kv])
+        t_out = layer(t_q, t_kv, t_kv, attention_mask=tf.constant(keras_mask))
+        target = tf.reduce_sum(t_out * tf.constant(dout))
+    _close(out, np.asarray(t_out), dtype)
+    g_q, g_kv = tape.gradient(target, [t_q, t_kv])
+    _close(dx_q, np.asarray(g_q), dtype)
+    _close(dx_kv, np.asarray(g_kv), dtype)
+    g_w = tape.gradient(target, layer.trainable_weights)
+    names = [w.path.split("/", 1)[1] for w in layer.trainable_weights]
+    ours_by_name = {
+        f"{part}/{kind}": grads[("W" if kind == "kernel" else "b") + key]
+        for part, key in [("query", "q"), ("key", "k"), ("value", "v"), ("attention_output", "o")]
+        for kind in ("kernel", "bias")
+    }
+    for name, g in zip(names, g_w, strict=True):
+        _close(ours_by_name[name].ravel(), np.asarray(g).ravel(), dtype)
+
+
+def test_keras_converter_checks_the_layer():
+    keras = pytest.importorskip("keras")
+    with pytest.raises(ValueError, match="not built yet"):
+        A.mha_params_from_keras(keras.layers.MultiHeadAttention(num_heads=2, key_dim=4))
+    wide = keras.layers.MultiHeadAttention(num_heads=2, key_dim=8)
+    wide(np.zeros((1, 2, D), "float32"), np.zeros((1, 2, D), "float32"))
+    with pytest.raises(ValueError, match="num_heads \\* key_dim = 2 \\* 8 must equal"):
+        A.mha_params_from_keras(wide)
+    with pytest.raises(ValueError, match="must be a keras.layers.MultiHeadAttention"):
+        A.mha_params_from_keras(object())
