@@ -7,7 +7,8 @@ losses, not in how they are trained or run. This module holds the one copy of th
   ("cpu", "cuda", "cuda:N"), each refused with a ValueError/RuntimeError that names the
   public function the user called;
 - :func:`check_images`: a batch of images for a model, as float32 (N, C, H, W);
-- :func:`check_training_settings`: epochs, batch size, learning rate, seed and progress;
+- :func:`check_training_settings`: epochs, batch size, learning rate, seed and progress, as a
+  :class:`TrainingSettings`;
 - :func:`train_with_adam`: shuffled mini-batches from a seed, Adam, a tqdm bar, one host
   synchronisation per epoch, a clear error when the loss diverges, torch's global random
   state left untouched;
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -79,9 +80,19 @@ def check_images(model: Any, images: Any, func: str) -> np.ndarray:
     return np.ascontiguousarray(images, dtype=np.float32)
 
 
+class TrainingSettings(NamedTuple):
+    """The checked settings of a training: ``train_with_adam(..., **settings._asdict())``."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    progress: bool
+
+
 def check_training_settings(
     epochs: Any, batch_size: Any, lr: Any, seed: Any, progress: Any, func: str
-) -> tuple[int, int, float, int, bool]:
+) -> TrainingSettings:
     """``(epochs, batch_size, lr, seed, progress)`` checked: positive, finite, a bool."""
     epochs = check_positive_int(epochs, name="epochs", func=func)
     batch_size = check_positive_int(batch_size, name="batch_size", func=func)
@@ -91,7 +102,7 @@ def check_training_settings(
     seed = check_nonnegative_int(seed, name="seed", func=func)
     if not isinstance(progress, (bool, np.bool_)):
         raise ValueError(f"{func}: progress must be True or False, got {progress!r}")
-    return epochs, batch_size, lr, seed, bool(progress)
+    return TrainingSettings(epochs, batch_size, lr, seed, bool(progress))
 
 
 def train_with_adam(

@@ -744,9 +744,7 @@ def train_detector(
     """
     func = "train_detector"
     torch = _check_model(model, func)
-    epochs, batch_size, lr, seed, progress = check_training_settings(
-        epochs, batch_size, lr, seed, progress, func
-    )
+    settings = check_training_settings(epochs, batch_size, lr, seed, progress, func)
     target = torch_device(torch, device, func)
     stride = _model_stride(model, func)
     images = _check_images(model, images, stride, func)
@@ -768,17 +766,7 @@ def train_detector(
         return detector_loss(outputs, {**batch, "stride": stride})
 
     return train_with_adam(
-        torch,
-        model,
-        data,
-        fcos_loss,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=target,
-        progress=progress,
-        func=func,
+        torch, model, data, fcos_loss, **settings._asdict(), device=target, func=func
     )
 
 

@@ -764,9 +764,7 @@ def train_unet(
     """
     func = "train_unet"
     torch = _check_model(model, func)
-    epochs, batch_size, lr, seed, progress = check_training_settings(
-        epochs, batch_size, lr, seed, progress, func
-    )
+    settings = check_training_settings(epochs, batch_size, lr, seed, progress, func)
     target = torch_device(torch, device, func)
     images, out_hw = _check_images(model, images, func)
     masks = _check_masks(model, masks, len(images), tuple(images.shape[2:]), out_hw, func)
@@ -776,17 +774,7 @@ def train_unet(
         return torch.nn.functional.cross_entropy(model(batch["images"]), batch["masks"])
 
     return train_with_adam(
-        torch,
-        model,
-        data,
-        pixel_cross_entropy,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=target,
-        progress=progress,
-        func=func,
+        torch, model, data, pixel_cross_entropy, **settings._asdict(), device=target, func=func
     )
 
 
