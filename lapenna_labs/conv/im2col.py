@@ -159,6 +159,13 @@ def _conv2d_backward(
 # --------------------------------------------------------------------------------------------
 
 
+def _check_dout(dout: Any, want: tuple[int, int, int, int], func: str) -> np.ndarray:
+    """`dout` as a float array shaped like the forward pass's output `want` (N, C, H, W)."""
+    return as_output_gradient(
+        dout, want, output="the forward output was", func=func, ndim=4, note="; they must match"
+    )
+
+
 def _unfold_geometry(
     x_shape: tuple[int, ...], kernel_size: Any, stride: Any, padding: Any, dilation: Any, func: str
 ) -> ConvGeometry:
@@ -369,12 +376,5 @@ def conv2d_backward(dout: Any, cache: Conv2dCache) -> tuple[np.ndarray, np.ndarr
     """
     func = "conv2d_backward"
     check_cache(cache, Conv2dCache, forward="conv2d_forward", func=func)
-    dout = as_output_gradient(
-        dout,
-        cache.geometry.out_shape,
-        output="the forward output was",
-        func=func,
-        ndim=4,
-        note="; they must match",
-    )
+    dout = _check_dout(dout, cache.geometry.out_shape, func)
     return _conv2d_backward(dout.astype(cache.cols.dtype, copy=False), cache)

@@ -36,9 +36,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from lapenna_labs._validation import as_float_array
+from lapenna_labs._validation import as_float_array, check_cache
 from lapenna_labs.conv._geometry import ConvGeometry, _window_geometry, as_pair
-from lapenna_labs.conv.im2col import _col2im, _im2col
+from lapenna_labs.conv.im2col import _check_dout, _col2im, _im2col
 
 __all__ = [
     "ConvTranspose2dCache",
@@ -245,19 +245,10 @@ def conv_transpose2d_backward(
            [10., 10.]]), array([16.]))
     """
     func = "conv_transpose2d_backward"
-    if not isinstance(cache, ConvTranspose2dCache):
-        raise ValueError(
-            f"{func}: cache must be the ConvTranspose2dCache returned by conv_transpose2d_forward"
-        )
+    check_cache(cache, ConvTranspose2dCache, forward="conv_transpose2d_forward", func=func)
     x_mat, w, g = cache
     want = (g.N, g.C, g.H, g.W)  # the geometry's input is this layer's output
-    dout = as_float_array(dout, name="dout", func=func, ndim=4)
-    if dout.shape != want:
-        raise ValueError(
-            f"{func}: dout has shape {dout.shape} but the forward output was {want}; "
-            "they must match"
-        )
-    dout = dout.astype(w.dtype, copy=False)
+    dout = _check_dout(dout, want, func).astype(w.dtype, copy=False)
     C_in = g.F
     dcols = _im2col(dout, g)  # (N·H·W, C_out·KH·KW)
     w_mat = w.reshape(C_in, -1)
@@ -295,14 +286,7 @@ def _check_upsample_backward(dout: Any, cache: UpsampleCache, func: str) -> np.n
     if not isinstance(cache, UpsampleCache):
         raise ValueError(f"{func}: cache must be the UpsampleCache of the forward pass")
     N, C, H, W = cache.x_shape
-    want = (N, C, H * cache.scale[0], W * cache.scale[1])
-    dout = as_float_array(dout, name="dout", func=func, ndim=4)
-    if dout.shape != want:
-        raise ValueError(
-            f"{func}: dout has shape {dout.shape} but the forward output was {want}; "
-            "they must match"
-        )
-    return dout
+    return _check_dout(dout, (N, C, H * cache.scale[0], W * cache.scale[1]), func)
 
 
 def upsample_nearest2d_forward(x: Any, scale: Any) -> tuple[np.ndarray, UpsampleCache]:
