@@ -60,22 +60,35 @@ from lapenna_labs._validation import (
     as_output_gradient,
     check_cache,
     check_positive_int,
+    check_positive_number,
 )
 from lapenna_labs.activations import _softmax
 from lapenna_labs.layers import _dense_backward, _dense_forward
+from lapenna_labs.norm import layernorm_backward, layernorm_forward
 
 __all__ = [
     "AttentionCache",
+    "AttentionCost",
+    "BlockCache",
+    "GeluCache",
+    "KVCache",
     "MHACache",
     "attention_backward",
+    "attention_cost",
     "attention_forward",
+    "gelu_backward",
+    "gelu_forward",
     "init_mha_params",
+    "init_transformer_block_params",
     "mha_params_from_keras",
     "mha_params_from_torch",
     "mha_params_to_keras",
     "mha_params_to_torch",
     "multihead_attention_backward",
     "multihead_attention_forward",
+    "positional_encoding",
+    "transformer_block_backward",
+    "transformer_block_forward",
 ]
 
 
@@ -879,3 +892,660 @@ def mha_params_to_keras(params: dict, layer: Any) -> None:
         elif np.any(p[b] != 0):
             raise ValueError(f"{func}: the layer has use_bias=False but params[{b!r}] is nonzero")
     layer.set_weights([a.astype(old.dtype) for a, old in zip(new, weights, strict=True)])
+
+
+# --------------------------------------------------------------------------------------------
+# sinusoidal positional encoding
+# --------------------------------------------------------------------------------------------
+
+
+def positional_encoding(
+    seq_len: int, d_model: int, base: float = 10000.0, dtype: Any = np.float64
+) -> np.ndarray:
+    r"""The sinusoidal positional encoding of Vaswani et al. (sines in even columns).
+
+    Parameters
+    ----------
+    seq_len : int
+        T, the number of positions 0, 1, ..., T - 1.
+    d_model : int
+        D, the width (an odd D gets one more sine column than cosine columns).
+    base : float > 1, default 10000.0
+        The wavelengths grow geometrically from :math:`2\pi` to :math:`2\pi \cdot` base.
+    dtype : float dtype, default float64
+
+    Returns
+    -------
+    ndarray, shape (T, D)
+        Added to the (N, T, D) token embeddings (broadcast over the batch).
+
+    Notes
+    -----
+    With frequencies :math:`\omega_i = \text{base}^{-2i/D}`, :math:`i = 0, 1, \dots`,
+
+    .. math:: PE_{p, 2i} = \sin(p\, \omega_i), \qquad PE_{p, 2i+1} = \cos(p\, \omega_i).
+
+    For each pair of columns :math:`(2i, 2i + 1)`, moving k positions is a rotation by the
+    angle :math:`k \omega_i`, the same for every p:
+
+    .. math:: \begin{pmatrix} PE_{p+k, 2i} \\ PE_{p+k, 2i+1} \end{pmatrix} =
+              \begin{pmatrix} \cos k\omega_i & \sin k\omega_i \\
+                              -\sin k\omega_i & \cos k\omega_i \end{pmatrix}
+              \begin{pmatrix} PE_{p, 2i} \\ PE_{p, 2i+1} \end{pmatrix},
+
+    a linear map of the encoding, which is the paper's reason to expect that attention can
+    use relative positions. (PyTorch ships no such function; this is the formula of
+    the paper's section 3.5, computed in float64 and then cast.)
+
+    References
+    ----------
+    .. [1] Vaswani et al. 2017, section 3.5. https://arxiv.org/abs/1706.03762
+
+    Examples
+    --------
+    >>> pe = positional_encoding(3, 4)
+    >>> np.round(pe, 4)  # columns: sin(p), cos(p), sin(p / 100), cos(p / 100)
+    array([[ 0.    ,  1.    ,  0.    ,  1.    ],
+           [ 0.8415,  0.5403,  0.01  ,  1.    ],
+           [ 0.9093, -0.4161,  0.02  ,  0.9998]])
+    """
+    func = "positional_encoding"
+    t = check_positive_int(seq_len, name="seq_len", func=func)
+    d = check_positive_int(d_model, name="d_model", func=func)
+    base = check_positive_number(base, name="base", func=func)
+    if not (np.isfinite(base) and base > 1):
+        raise ValueError(f"{func}: base must be a finite number > 1, got {base!r}")
+    dtype = _check_dtype(dtype, func)
+    angles = np.arange(t, dtype=np.float64)[:, None] * base ** (-np.arange(0, d, 2) / d)
+    pe = np.empty((t, d), dtype=np.float64)
+    pe[:, 0::2] = np.sin(angles)
+    pe[:, 1::2] = np.cos(angles[:, : d // 2])
+    return pe.astype(dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# GELU, tanh approximation
+# --------------------------------------------------------------------------------------------
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_A = 0.044715
+
+
+class GeluCache(NamedTuple):
+    """What :func:`gelu_backward` needs: the input `x` and ``t = tanh(c (x + a x^3))``."""
+
+    x: np.ndarray
+    t: np.ndarray
+
+
+def _gelu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    c, a = x.dtype.type(_GELU_C), x.dtype.type(_GELU_A)
+    t = np.tanh(c * (x + a * x * x * x))
+    return x.dtype.type(0.5) * x * (1 + t), t
+
+
+def _gelu_backward(dout: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    c, a = x.dtype.type(_GELU_C), x.dtype.type(_GELU_A)
+    half = x.dtype.type(0.5)
+    return dout * (half * (1 + t) + half * x * (1 - t * t) * c * (1 + 3 * a * x * x))
+
+
+def gelu_forward(x: Any) -> tuple[np.ndarray, GeluCache]:
+    r"""GELU with the tanh approximation (``torch.nn.GELU(approximate="tanh")``, GPT-2's).
+
+    Parameters
+    ----------
+    x : array_like of float, any shape
+
+    Returns
+    -------
+    out : ndarray, shape of x
+    cache : GeluCache
+        What :func:`gelu_backward` needs.
+
+    Notes
+    -----
+    The exact GELU is :math:`x \Phi(x)`, :math:`\Phi` the standard normal CDF [1]_; its tanh
+    approximation is
+
+    .. math:: \operatorname{GELU}(x) \approx \tfrac12 x \big(1 + \tanh u\big), \qquad
+              u = \sqrt{2/\pi}\,(x + 0.044715\, x^3).
+
+    References
+    ----------
+    .. [1] Hendrycks and Gimpel 2016, section 2. https://arxiv.org/abs/1606.08415
+    .. [2] PyTorch ``torch.nn.GELU``.
+       https://pytorch.org/docs/stable/generated/torch.nn.GELU.html
+
+    Examples
+    --------
+    >>> out, _ = gelu_forward(np.array([-3.0, 0.0, 1.0, 3.0]))
+    >>> np.round(out, 4)
+    array([-0.0036,  0.    ,  0.8412,  2.9964])
+    """
+    x = as_float_array(x, name="x", func="gelu_forward")
+    out, t = _gelu_forward(x)
+    return out, GeluCache(x, t)
+
+
+def gelu_backward(dout: Any, cache: GeluCache) -> np.ndarray:
+    r"""Backward pass of :func:`gelu_forward`.
+
+    Parameters
+    ----------
+    dout : array_like of float, shape of x
+    cache : GeluCache
+
+    Returns
+    -------
+    dx : ndarray, shape of x
+
+    Notes
+    -----
+    .. math:: \frac{d}{dx} \tfrac12 x (1 + \tanh u) = \tfrac12 (1 + \tanh u)
+              + \tfrac12 x (1 - \tanh^2 u)\, \sqrt{2/\pi}\, (1 + 3 \cdot 0.044715\, x^2).
+
+    Examples
+    --------
+    >>> _, cache = gelu_forward(np.array([0.0]))
+    >>> gelu_backward(np.array([1.0]), cache)
+    array([0.5])
+    """
+    func = "gelu_backward"
+    cache = check_cache(cache, GeluCache, forward="gelu_forward", func=func)
+    dout = as_output_gradient(dout, cache.x.shape, output="x has shape", func=func)
+    return _gelu_backward(dout.astype(cache.x.dtype, copy=False), cache.x, cache.t)
+
+
+# --------------------------------------------------------------------------------------------
+# the pre-norm transformer block
+# --------------------------------------------------------------------------------------------
+
+BLOCK_KEYS = ("ln1_gamma", "ln1_beta", "attn", "ln2_gamma", "ln2_beta", "W1", "b1", "W2", "b2")
+
+
+class BlockCache(NamedTuple):
+    """What :func:`transformer_block_backward` needs.
+
+    Attributes
+    ----------
+    ln1, ln2 : NormCache
+        The two layer norms' caches.
+    attn : MHACache
+        The self-attention's cache (``attn.attn.weights`` is (N, h, T, T)).
+    u2 : ndarray, shape (N * T, D)
+        LN2's output, the MLP's input, as rows.
+    z2 : ndarray, shape (N * T, F)
+        The first linear layer's output (GELU's input).
+    gelu : GeluCache
+        GELU's cache.
+    g2 : ndarray, shape (N * T, F)
+        GELU's output, the second linear layer's input.
+    params : dict
+        The parameters (checked, as the caller gave them: the gradients take their dtypes).
+    work : dict
+        The parameters cast to the computation's dtype.
+    dtype : dtype
+        The dtype of x.
+    """
+
+    ln1: Any
+    attn: MHACache
+    ln2: Any
+    u2: np.ndarray
+    z2: np.ndarray
+    gelu: GeluCache
+    g2: np.ndarray
+    params: dict
+    work: dict
+    dtype: np.dtype
+
+
+def init_transformer_block_params(
+    d_model: int, d_ff: int | None = None, seed: Any = 0, dtype: Any = np.float64
+) -> dict:
+    r"""Random parameters of a pre-norm transformer block.
+
+    Parameters
+    ----------
+    d_model : int
+        D.
+    d_ff : int, optional
+        F, the MLP's hidden width; default 4 D (Vaswani et al.'s ratio).
+    seed : int or numpy.random.Generator, default 0
+    dtype : float dtype, default float64
+
+    Returns
+    -------
+    dict
+        ``ln1_gamma ln1_beta ln2_gamma ln2_beta`` (D,) (ones and zeros), ``attn`` (an
+        :func:`init_mha_params` dict), ``W1`` (D, F), ``b1`` (F,), ``W2`` (F, D), ``b2`` (D,)
+        with ``nn.Linear``'s :math:`U(-1/\sqrt{\text{fan in}}, 1/\sqrt{\text{fan in}})`.
+
+    Examples
+    --------
+    >>> p = init_transformer_block_params(8, seed=0)
+    >>> p["W1"].shape, p["W2"].shape, sorted(p["attn"])[:2]
+    ((8, 32), (32, 8), ['Wk', 'Wo'])
+    """
+    func = "init_transformer_block_params"
+    d = check_positive_int(d_model, name="d_model", func=func)
+    f = 4 * d if d_ff is None else check_positive_int(d_ff, name="d_ff", func=func)
+    rng = as_generator(seed, func=func)
+    dtype = _check_dtype(dtype, func)
+    a1, a2 = 1.0 / math.sqrt(d), 1.0 / math.sqrt(f)
+    return {
+        "ln1_gamma": np.ones(d, dtype),
+        "ln1_beta": np.zeros(d, dtype),
+        "attn": init_mha_params(d, seed=rng, dtype=dtype),
+        "ln2_gamma": np.ones(d, dtype),
+        "ln2_beta": np.zeros(d, dtype),
+        "W1": rng.uniform(-a1, a1, (d, f)).astype(dtype),
+        "b1": rng.uniform(-a1, a1, f).astype(dtype),
+        "W2": rng.uniform(-a2, a2, (f, d)).astype(dtype),
+        "b2": rng.uniform(-a2, a2, d).astype(dtype),
+    }
+
+
+def _check_block_params(params: Any, d: int, func: str) -> dict:
+    if not isinstance(params, dict):
+        raise ValueError(f"{func}: params must be a dict with keys {', '.join(BLOCK_KEYS)}")
+    missing = [key for key in BLOCK_KEYS if key not in params]
+    if missing:
+        raise ValueError(f"{func}: params lacks the key(s) {', '.join(missing)}")
+    p = {"attn": _check_mha_params(params["attn"], d, func, name="params['attn']")}
+    for key in ("ln1_gamma", "ln1_beta", "ln2_gamma", "ln2_beta", "b2"):
+        p[key] = as_float_array(params[key], name=f"params[{key!r}]", func=func)
+        if p[key].shape != (d,):
+            raise ValueError(f"{func}: params[{key!r}] has shape {p[key].shape}, expected ({d},)")
+    w1 = as_float_array(params["W1"], name="params['W1']", func=func, ndim=2)
+    if w1.shape[0] != d:
+        raise ValueError(f"{func}: params['W1'] has shape {w1.shape}, expected ({d}, F)")
+    f = w1.shape[1]
+    p["W1"] = w1
+    for key, want in (("b1", (f,)), ("W2", (f, d))):
+        p[key] = as_float_array(params[key], name=f"params[{key!r}]", func=func)
+        if p[key].shape != want:
+            raise ValueError(f"{func}: params[{key!r}] has shape {p[key].shape}, expected {want}")
+    return p
+
+
+def transformer_block_forward(
+    x: Any, params: dict, num_heads: int, causal: bool = True
+) -> tuple[np.ndarray, BlockCache]:
+    r"""A pre-norm transformer block: self-attention and a GELU MLP, each with a residual.
+
+    Parameters
+    ----------
+    x : array_like of float, shape (N, T, D)
+    params : dict
+        As :func:`init_transformer_block_params` returns.
+    num_heads : int
+        A divisor of D.
+    causal : bool, default True
+        Causal self-attention (a decoder, as GPT); False attends to every position.
+
+    Returns
+    -------
+    out : ndarray, shape (N, T, D)
+    cache : BlockCache
+
+    Notes
+    -----
+    .. math:: h = x + \operatorname{MHA}(\operatorname{LN}_1(x)), \qquad
+              \text{out} = h + \operatorname{GELU}(\operatorname{LN}_2(h)\, W_1 + b_1)\, W_2
+              + b_2,
+
+    with layer norms of :math:`\epsilon = 10^{-5}` (PyTorch's default;
+    :func:`lapenna_labs.norm.layernorm_forward`), no dropout. The original transformer put the
+    norm *after* each residual sum (post-norm); normalising the branch's input instead leaves
+    an identity path from input to output, which keeps the gradients at initialisation well
+    scaled and lets deep stacks train without a learning-rate warm-up [1]_. GPT-2 and most
+    later models are pre-norm.
+
+    References
+    ----------
+    .. [1] Xiong et al. 2020, "On Layer Normalization in the Transformer Architecture".
+       https://arxiv.org/abs/2002.04745
+    .. [2] Vaswani et al. 2017, section 3.1. https://arxiv.org/abs/1706.03762
+
+    Examples
+    --------
+    >>> p = init_transformer_block_params(8, seed=0)
+    >>> x = np.random.default_rng(0).standard_normal((2, 5, 8))
+    >>> out, cache = transformer_block_forward(x, p, num_heads=2)
+    >>> out.shape, cache.attn.attn.weights.shape
+    ((2, 5, 8), (2, 2, 5, 5))
+    """
+    func = "transformer_block_forward"
+    x = _check_sequence(x, "x", func)
+    n, t, d = x.shape
+    heads = _check_heads(num_heads, d, func)
+    p = _check_block_params(params, d, func)
+    allowed = _allowed_mask(None, causal, t, t, (n, heads), func)
+    flat = [v for key, v in p.items() if key != "attn"] + list(p["attn"].values())
+    dtype = np.result_type(x, *flat)
+    work = {key: v.astype(dtype, copy=False) for key, v in p.items() if key != "attn"}
+    work["attn"] = {key: v.astype(dtype, copy=False) for key, v in p["attn"].items()}
+    xw = x.astype(dtype, copy=False)
+
+    u1, ln1 = layernorm_forward(xw, work["ln1_gamma"], work["ln1_beta"])
+    a, attn = _mha_forward(u1, u1, work["attn"], heads, allowed)
+    h = xw + a
+    u2, ln2 = layernorm_forward(h, work["ln2_gamma"], work["ln2_beta"])
+    u2 = u2.reshape(n * t, d)
+    z2 = _dense_forward(u2, work["W1"], work["b1"])
+    g2, gt = _gelu_forward(z2)
+    out = h + _dense_forward(g2, work["W2"], work["b2"]).reshape(n, t, d)
+    cache = BlockCache(ln1, attn, ln2, u2, z2, GeluCache(z2, gt), g2, p, work, x.dtype)
+    return out, cache
+
+
+def transformer_block_backward(dout: Any, cache: BlockCache) -> tuple[np.ndarray, dict]:
+    r"""Backward pass of :func:`transformer_block_forward`.
+
+    Parameters
+    ----------
+    dout : array_like of float, shape (N, T, D)
+    cache : BlockCache
+
+    Returns
+    -------
+    dx : ndarray, shape (N, T, D)
+    grads : dict
+        Nested like the parameters: ``grads["attn"]["Wq"]``, ``grads["W1"]``, ...
+
+    Notes
+    -----
+    Each residual sum copies its gradient to both branches: :math:`dh = d\text{out} +
+    (\text{MLP branch})^\top d\text{out}` and :math:`dx = dh + (\text{attention branch})^\top
+    dh`; the attention branch is self-attention, so LN1's output gets ``dx_q + dx_kv`` of
+    :func:`multihead_attention_backward`.
+
+    Examples
+    --------
+    >>> p = init_transformer_block_params(8, seed=0)
+    >>> x = np.random.default_rng(0).standard_normal((2, 5, 8))
+    >>> out, cache = transformer_block_forward(x, p, num_heads=2)
+    >>> dx, grads = transformer_block_backward(np.ones_like(out), cache)
+    >>> dx.shape, grads["attn"]["Wq"].shape, grads["W1"].shape
+    ((2, 5, 8), (8, 8), (8, 32))
+    """
+    func = "transformer_block_backward"
+    cache = check_cache(cache, BlockCache, forward="transformer_block_forward", func=func)
+    n, t, _, d, _ = cache.attn.shapes
+    dout = as_output_gradient(dout, (n, t, d), output="the block's output has shape", func=func)
+    w = cache.work
+    dout = dout.astype(cache.u2.dtype, copy=False)
+    dg2, dW2, db2 = _dense_backward(dout.reshape(n * t, d), cache.g2, w["W2"])
+    dz2 = _gelu_backward(dg2, cache.gelu.x, cache.gelu.t)
+    du2, dW1, db1 = _dense_backward(dz2, cache.u2, w["W1"])
+    dh2, dg_ln2, db_ln2 = layernorm_backward(du2.reshape(n, t, d), cache.ln2)
+    dh = dout + dh2
+    du1_q, du1_kv, g_attn = _mha_backward(dh, cache.attn)
+    dx1, dg_ln1, db_ln1 = layernorm_backward(du1_q + du1_kv, cache.ln1)
+    dx = dh + dx1
+    p = cache.params
+    grads = {
+        "ln1_gamma": dg_ln1,
+        "ln1_beta": db_ln1,
+        "ln2_gamma": dg_ln2,
+        "ln2_beta": db_ln2,
+        "W1": dW1,
+        "b1": db1,
+        "W2": dW2,
+        "b2": db2,
+    }
+    grads = {key: g.astype(p[key].dtype, copy=False) for key, g in grads.items()}
+    grads["attn"] = {key: g.astype(p["attn"][key].dtype, copy=False) for key, g in g_attn.items()}
+    return dx.astype(cache.dtype, copy=False), {key: grads[key] for key in BLOCK_KEYS}
+
+
+# --------------------------------------------------------------------------------------------
+# the cost of attention, and the key-value cache
+# --------------------------------------------------------------------------------------------
+
+SOFTMAX_FLOPS_PER_SCORE = 5
+"""Flops counted per score for the scaling and the softmax (see :func:`attention_cost`)."""
+
+
+class AttentionCost(NamedTuple):
+    """Flops and bytes of one multi-head self-attention layer (see :func:`attention_cost`).
+
+    Attributes
+    ----------
+    score_flops : int
+        :math:`QK^\\top` and :math:`PV`: :math:`4 B T^2 D`.
+    softmax_flops : int
+        :math:`5 B h T^2` (scaling and softmax, 5 per score).
+    projection_flops : int
+        The four (D, D) projections: :math:`8 B T D^2`.
+    total_flops : int
+        The sum of the three.
+    score_bytes : int
+        One materialised (B, h, T, T) score (or weight) matrix: :math:`B h T^2` elements.
+    qkvo_bytes : int
+        Q, K, V and the output, (B, T, D) each: :math:`4 B T D` elements, the least an
+        attention kernel must read and write (FlashAttention's IO, up to its tiling).
+    kv_cache_bytes_per_token : int
+        The keys and values one generated token adds to a :class:`KVCache`: :math:`2 B D`
+        elements (one layer).
+    """
+
+    score_flops: int
+    softmax_flops: int
+    projection_flops: int
+    total_flops: int
+    score_bytes: int
+    qkvo_bytes: int
+    kv_cache_bytes_per_token: int
+
+
+def attention_cost(
+    seq_len: int,
+    d_model: int,
+    num_heads: int = 1,
+    batch: int = 1,
+    bytes_per_element: int = 4,
+) -> AttentionCost:
+    r"""Flops and memory of one multi-head self-attention layer's forward pass.
+
+    Parameters
+    ----------
+    seq_len : int
+        T (queries = keys = T).
+    d_model : int
+        D; each of the h heads has :math:`d_h = D / h` features.
+    num_heads : int, default 1
+        h, a divisor of D.
+    batch : int, default 1
+        B.
+    bytes_per_element : int, default 4
+        4 for float32, 2 for float16/bfloat16, 8 for float64.
+
+    Returns
+    -------
+    AttentionCost
+        Python ints.
+
+    Notes
+    -----
+    **A multiply-add counts as 2 flops**, so an (m, k) by (k, n) product costs
+    :math:`2mkn` (as ``torch.utils.flop_counter`` counts). Per head, :math:`QK^\top` is
+    :math:`(T, d_h)(d_h, T)`: :math:`2 T^2 d_h`, and :math:`PV` the same; over h heads
+    and B sequences,
+
+    .. math:: \text{score flops} = 4 B T^2 D, \qquad \text{projection flops} =
+              4 \cdot 2 B T D^2 = 8 B T D^2 .
+
+    The softmax is counted as 5 flops per score (the :math:`1/\sqrt{d_h}` scaling, the
+    subtraction of the row maximum, the exponential counted as one flop, the row sum and the
+    division; the maximum's comparisons are not counted): :math:`5 B h T^2`. Attention's
+    GEMMs overtake the projections when :math:`4 T^2 D > 8 T D^2`, i.e. :math:`T > 2D`.
+
+    Memory: the (B, h, T, T) score matrix holds :math:`B h T^2` elements, quadratic in T,
+    while the inputs and output are linear, :math:`4 B T D`. FlashAttention [1]_ computes the
+    same output tile by tile in on-chip memory and never writes the :math:`T^2` matrix to
+    DRAM, which is why it is faster although it does more flops (it recomputes P in the
+    backward pass). In generation, a :class:`KVCache` keeps :math:`2 B D` elements per token
+    and per layer, so the next token costs :math:`O(T D)` instead of re-running the prefix.
+
+    References
+    ----------
+    .. [1] Dao et al. 2022, section 3.2 (IO complexity). https://arxiv.org/abs/2205.14135
+    .. [2] Vaswani et al. 2017, table 1 (complexity per layer).
+       https://arxiv.org/abs/1706.03762
+
+    Examples
+    --------
+    >>> c = attention_cost(seq_len=1024, d_model=64, num_heads=4)
+    >>> c.score_flops, c.projection_flops, c.score_bytes  # T > 2D: the T^2 part dominates
+    (268435456, 33554432, 16777216)
+    """
+    func = "attention_cost"
+    t = check_positive_int(seq_len, name="seq_len", func=func)
+    d = check_positive_int(d_model, name="d_model", func=func)
+    h = _check_heads(num_heads, d, func)
+    b = check_positive_int(batch, name="batch", func=func)
+    e = check_positive_int(bytes_per_element, name="bytes_per_element", func=func)
+    score = 4 * b * t * t * d
+    softmax = SOFTMAX_FLOPS_PER_SCORE * b * h * t * t
+    projection = 8 * b * t * d * d
+    return AttentionCost(
+        score_flops=score,
+        softmax_flops=softmax,
+        projection_flops=projection,
+        total_flops=score + softmax + projection,
+        score_bytes=b * h * t * t * e,
+        qkvo_bytes=4 * b * t * d * e,
+        kv_cache_bytes_per_token=2 * b * d * e,
+    )
+
+
+class KVCache:
+    r"""A preallocated key-value cache for autoregressive decoding (one attention layer).
+
+    Parameters
+    ----------
+    batch : int
+        N.
+    num_heads : int
+        h.
+    max_len : int
+        The most tokens it can hold.
+    head_dim : int
+        :math:`d_h`.
+    dtype : float dtype, default float64
+
+    Notes
+    -----
+    At decoding step t the new token's query attends to the keys and values of tokens
+    :math:`0, \dots, t`; those of the earlier tokens do not change, so they are kept instead
+    of recomputed. Without a cache, step t recomputes t projections and costs
+    :math:`O(t D^2 + t^2 D)`; with it, :math:`O(D^2 + t D)`. The buffers are allocated
+    once, (N, h, max_len, :math:`d_h`) each, and :meth:`append` writes into them and
+    returns views of the filled part (no copy, no reallocation per token). Attending the
+    new queries to all the returned keys needs no causal mask when one token is appended
+    at a time; appending a prompt of several tokens at once needs one (see the example).
+
+    Examples
+    --------
+    Decode three tokens one at a time; step t attends to keys 0..t:
+
+    >>> rng = np.random.default_rng(0)
+    >>> q, k, v = rng.standard_normal((3, 1, 1, 3, 2))
+    >>> cache = KVCache(batch=1, num_heads=1, max_len=3, head_dim=2)
+    >>> steps = []
+    >>> for t in range(3):
+    ...     K, V = cache.append(k[:, :, t : t + 1], v[:, :, t : t + 1])
+    ...     steps.append(attention_forward(q[:, :, t : t + 1], K, V)[0])
+    >>> full, _ = attention_forward(q, k, v, causal=True)
+    >>> len(cache), np.allclose(np.concatenate(steps, axis=2), full)
+    (3, True)
+    """
+
+    def __init__(
+        self, batch: int, num_heads: int, max_len: int, head_dim: int, dtype: Any = np.float64
+    ) -> None:
+        func = "KVCache"
+        shape = tuple(
+            check_positive_int(v, name=name, func=func)
+            for v, name in (
+                (batch, "batch"),
+                (num_heads, "num_heads"),
+                (max_len, "max_len"),
+                (head_dim, "head_dim"),
+            )
+        )
+        dtype = _check_dtype(dtype, func)
+        self._k = np.zeros(shape, dtype=dtype)
+        self._v = np.zeros(shape, dtype=dtype)
+        self._len = 0
+
+    @property
+    def max_len(self) -> int:
+        """The capacity, in tokens."""
+        return self._k.shape[2]
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the two preallocated buffers."""
+        return self._k.nbytes + self._v.nbytes
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __repr__(self) -> str:
+        n, h, m, d = self._k.shape
+        return (
+            f"KVCache(batch={n}, num_heads={h}, max_len={m}, head_dim={d}, "
+            f"dtype={self._k.dtype}, len={self._len})"
+        )
+
+    def append(self, k: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Store the keys and values of ``t_new`` new tokens; return all stored so far.
+
+        Parameters
+        ----------
+        k, v : array_like of float, shape (N, h, t_new, head_dim)
+
+        Returns
+        -------
+        K, V : ndarray, shape (N, h, len(self), head_dim)
+            Read-only views of the filled part of the buffers (valid until the next
+            :meth:`reset`).
+
+        Raises
+        ------
+        ValueError
+            If the shapes do not match the cache's, or the cache would overflow max_len.
+        """
+        func = "KVCache.append"
+        k = as_float_array(k, name="k", func=func, ndim=4)
+        v = as_float_array(v, name="v", func=func, ndim=4)
+        n, h, _, d = self._k.shape
+        for name, arr in (("k", k), ("v", v)):
+            if arr.shape[:2] != (n, h) or arr.shape[3] != d or arr.shape[2] == 0:
+                raise ValueError(
+                    f"{func}: {name} has shape {arr.shape}, expected ({n}, {h}, t_new, {d}) "
+                    "with t_new >= 1"
+                )
+        if k.shape != v.shape:
+            raise ValueError(f"{func}: k has shape {k.shape} but v has shape {v.shape}")
+        new = self._len + k.shape[2]
+        if new > self.max_len:
+            raise ValueError(
+                f"{func}: appending {k.shape[2]} token(s) to {self._len} would exceed "
+                f"max_len={self.max_len}"
+            )
+        self._k[:, :, self._len : new] = k
+        self._v[:, :, self._len : new] = v
+        self._len = new
+        K, V = self._k[:, :, :new], self._v[:, :, :new]
+        K.flags.writeable = False
+        V.flags.writeable = False
+        return K, V
+
+    def reset(self) -> None:
+        """Forget every token (the buffers are kept and overwritten)."""
+        self._len = 0

@@ -245,3 +245,222 @@ def test_mha_shapes_dtypes_and_errors(dtype, rng):
         A.multihead_attention_forward(x, y[:1], p, 2)
     with pytest.raises(ValueError, match="MHACache returned by"):
         A.multihead_attention_backward(out, cache.attn)
+
+
+# --------------------------------------------------------------------------------------------
+# GELU and the transformer block
+# --------------------------------------------------------------------------------------------
+
+
+def test_gelu_backward_matches_finite_differences(rng):
+    x = rng.standard_normal((3, 7)) * 3
+    [err] = check_layer_backward(A.gelu_forward, A.gelu_backward, (x,))
+    assert err < 1e-9
+
+
+def test_gelu_tanh_is_close_to_the_exact_gelu():
+    """The tanh form approximates x * Phi(x) (Hendrycks and Gimpel) to about 1e-3."""
+    from math import erf, sqrt
+
+    x = np.linspace(-6, 6, 241)
+    exact = np.array([0.5 * t * (1 + erf(t / sqrt(2))) for t in x])
+    out, _ = A.gelu_forward(x)
+    assert np.abs(out - exact).max() < 1e-3
+    assert np.abs(out - exact).max() > 1e-6  # it is an approximation, not erf itself
+
+
+def _random_block_params(d, f, rng, dtype=np.float64):
+    p = {
+        "ln1_gamma": 1 + 0.3 * rng.standard_normal(d),
+        "ln1_beta": 0.3 * rng.standard_normal(d),
+        "attn": _random_mha_params(d, rng),
+        "ln2_gamma": 1 + 0.3 * rng.standard_normal(d),
+        "ln2_beta": 0.3 * rng.standard_normal(d),
+        "W1": rng.standard_normal((d, f)) / np.sqrt(d),
+        "b1": 0.3 * rng.standard_normal(f),
+        "W2": rng.standard_normal((f, d)) / np.sqrt(f),
+        "b2": 0.3 * rng.standard_normal(d),
+    }
+    cast = {k: v.astype(dtype) for k, v in p.items() if k != "attn"}
+    cast["attn"] = {k: v.astype(dtype) for k, v in p["attn"].items()}
+    return cast
+
+
+def _flat_block(p):
+    keys = [k for k in A.BLOCK_KEYS if k != "attn"]
+    return keys, [p[k] for k in keys] + [p["attn"][k] for k in A.MHA_KEYS]
+
+
+@pytest.mark.parametrize("causal", [True, False], ids=["causal", "full"])
+def test_transformer_block_backward_matches_finite_differences(causal, rng):
+    d, f, heads = 6, 10, 2
+    x = rng.standard_normal((2, 4, d))
+    keys, flat = _flat_block(_random_block_params(d, f, rng))
+
+    def forward(x, *arrays):
+        p = dict(zip(keys, arrays[: len(keys)], strict=True))
+        p["attn"] = dict(zip(A.MHA_KEYS, arrays[len(keys) :], strict=True))
+        return A.transformer_block_forward(x, p, heads, causal=causal)
+
+    def backward(dout, cache):
+        dx, g = A.transformer_block_backward(dout, cache)
+        return (dx, *(g[k] for k in keys), *(g["attn"][k] for k in A.MHA_KEYS))
+
+    errors = check_layer_backward(forward, backward, (x, *flat))
+    bk = 1 + len(keys) + A.MHA_KEYS.index("bk")  # its true gradient is 0 (see the MHA test)
+    assert max(e for i, e in enumerate(errors) if i != bk) < 1e-7, errors
+
+
+def test_transformer_block_shapes_dtypes_and_errors(dtype, rng):
+    p = _random_block_params(8, 12, rng, dtype)
+    x = rng.standard_normal((2, 3, 8)).astype(dtype)
+    out, cache = A.transformer_block_forward(x, p, 4)
+    assert out.shape == x.shape and out.dtype == dtype
+    dx, grads = A.transformer_block_backward(np.ones_like(out), cache)
+    assert dx.shape == x.shape and dx.dtype == dtype
+    assert list(grads) == list(A.BLOCK_KEYS)
+    assert all(grads[k].dtype == dtype and grads[k].shape == p[k].shape for k in p if k != "attn")
+    assert all(grads["attn"][k].shape == p["attn"][k].shape for k in A.MHA_KEYS)
+    default = A.init_transformer_block_params(8, seed=3, dtype=dtype)
+    assert default["W1"].shape == (8, 32) and default["W1"].dtype == dtype
+    with pytest.raises(ValueError, match=r"params\['W2'\] has shape \(12, 8\), expected \(5, 8\)"):
+        A.transformer_block_forward(x, p | {"W1": p["W1"][:, :5], "b1": p["b1"][:5]}, 4)
+    with pytest.raises(ValueError, match="lacks the key"):
+        A.transformer_block_forward(x, {"W1": p["W1"]}, 4)
+    with pytest.raises(ValueError, match="BlockCache returned by"):
+        A.transformer_block_backward(out, cache.attn)
+
+
+# --------------------------------------------------------------------------------------------
+# positional encoding
+# --------------------------------------------------------------------------------------------
+
+
+def test_positional_encoding_at_hand_computed_points():
+    pe = A.positional_encoding(50, 6)
+    # frequencies 10000^(-0/6) = 1, 10000^(-2/6) = 10000^(-1/3), 10000^(-4/6)
+    w1 = 10000.0 ** (-1 / 3)
+    assert pe.shape == (50, 6) and pe.dtype == np.float64
+    np.testing.assert_allclose(pe[0], [0, 1, 0, 1, 0, 1], atol=0)
+    np.testing.assert_allclose(pe[1, :2], [np.sin(1.0), np.cos(1.0)], rtol=1e-15)
+    np.testing.assert_allclose(pe[7, 2:4], [np.sin(7 * w1), np.cos(7 * w1)], rtol=1e-14)
+    np.testing.assert_allclose(pe[49, 4], np.sin(49 / 10000.0 ** (4 / 6)), rtol=1e-14)
+    odd = A.positional_encoding(4, 5, base=100.0, dtype=np.float32)
+    assert odd.shape == (4, 5) and odd.dtype == np.float32
+    np.testing.assert_allclose(odd[3, 4], np.sin(3 / 100.0 ** (4 / 5)), rtol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(pos=st.integers(0, 200), k=st.integers(0, 200), half=st.integers(1, 8))
+def test_positional_encoding_shift_is_a_rotation_per_frequency_pair(pos, k, half):
+    d = 2 * half
+    pe = A.positional_encoding(pos + k + 1, d)
+    for i in range(half):
+        w = 10000.0 ** (-2 * i / d)
+        c, s = np.cos(k * w), np.sin(k * w)
+        rot = np.array([[c, s], [-s, c]])
+        np.testing.assert_allclose(
+            pe[pos + k, 2 * i : 2 * i + 2], rot @ pe[pos, 2 * i : 2 * i + 2], atol=1e-10
+        )
+    # every row has the norm sqrt(D / 2) (one unit circle per pair)
+    np.testing.assert_allclose(np.linalg.norm(pe, axis=1), np.sqrt(half), rtol=1e-12)
+
+
+def test_positional_encoding_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="positional_encoding: seq_len must be a positive"):
+        A.positional_encoding(0, 4)
+    with pytest.raises(ValueError, match="base must be a finite number > 1"):
+        A.positional_encoding(3, 4, base=1.0)
+    with pytest.raises(ValueError, match="dtype must be a float dtype"):
+        A.positional_encoding(3, 4, dtype=int)
+
+
+# --------------------------------------------------------------------------------------------
+# the cost of attention
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("t, d, heads, batch", [(16, 8, 2, 1), (33, 12, 3, 2), (64, 16, 4, 3)])
+def test_attention_cost_matches_torch_flop_counter(t, d, heads, batch):
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    c = A.attention_cost(t, d, num_heads=heads, batch=batch)
+    hd = d // heads
+    q, k, v = (torch.zeros(batch, heads, t, hd) for _ in range(3))
+    with FlopCounterMode(display=False) as counter:
+        p = q @ k.transpose(-1, -2)
+        _ = p @ v
+    assert c.score_flops == counter.get_total_flops()
+    x, w = torch.zeros(batch, t, d), torch.zeros(d, d)
+    with FlopCounterMode(display=False) as counter:
+        for _ in range(4):
+            _ = x @ w
+    assert c.projection_flops == counter.get_total_flops()
+    assert c.softmax_flops == A.SOFTMAX_FLOPS_PER_SCORE * batch * heads * t * t
+    assert c.total_flops == c.score_flops + c.projection_flops + c.softmax_flops
+
+
+@pytest.mark.parametrize("dtype, nbytes", [(np.float32, 4), (np.float64, 8)])
+def test_attention_cost_bytes_match_the_arrays(dtype, nbytes, rng):
+    n, t, d, heads = 2, 9, 6, 3
+    c = A.attention_cost(t, d, num_heads=heads, batch=n, bytes_per_element=nbytes)
+    x = rng.standard_normal((n, t, d)).astype(dtype)
+    p = {k: v.astype(dtype) for k, v in A.init_mha_params(d).items()}
+    _, cache = A.multihead_attention_forward(x, x, p, heads)
+    assert c.score_bytes == cache.attn.weights.nbytes
+    assert c.qkvo_bytes == sum(a.nbytes for a in (cache.attn.q, cache.attn.k, cache.attn.v, x))
+    kv = A.KVCache(n, heads, t, d // heads, dtype=dtype)
+    assert c.kv_cache_bytes_per_token * t == kv.nbytes
+
+
+def test_attention_cost_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="attention_cost: d_model=10 is not divisible"):
+        A.attention_cost(8, 10, num_heads=3)
+    with pytest.raises(ValueError, match="seq_len must be a positive integer"):
+        A.attention_cost(0, 8)
+
+
+# --------------------------------------------------------------------------------------------
+# the key-value cache
+# --------------------------------------------------------------------------------------------
+
+
+def test_kv_cache_decoding_equals_full_causal_attention(dtype, rng):
+    n, heads, t, hd = 2, 3, 7, 4
+    q, k, v = (rng.standard_normal((n, heads, t, hd)).astype(dtype) for _ in range(3))
+    full, _ = A.attention_forward(q, k, v, causal=True)
+    cache = A.KVCache(n, heads, t, hd, dtype=dtype)
+    # a prompt of 3 tokens at once (needs the causal mask), then one token at a time (no mask)
+    K, V = cache.append(k[:, :, :3], v[:, :, :3])
+    steps = [A.attention_forward(q[:, :, :3], K, V, causal=True)[0]]
+    for i in range(3, t):
+        K, V = cache.append(k[:, :, i : i + 1], v[:, :, i : i + 1])
+        assert K.shape == (n, heads, i + 1, hd) and K.dtype == dtype
+        steps.append(A.attention_forward(q[:, :, i : i + 1], K, V)[0])
+    assert len(cache) == t
+    decoded = np.concatenate(steps, axis=2)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(decoded, full, rtol=tol, atol=tol)
+
+
+def test_kv_cache_views_overflow_shapes_and_reset(rng):
+    cache = A.KVCache(1, 2, 4, 3)
+    k = rng.standard_normal((1, 2, 3, 3))
+    K, V = cache.append(k, 2 * k)
+    np.testing.assert_array_equal(K, k)
+    np.testing.assert_array_equal(V, 2 * k)
+    assert np.shares_memory(K, cache.append(k[:, :, :1], k[:, :, :1])[0])  # views, no copies
+    assert len(cache) == 4
+    with pytest.raises(ValueError, match="would exceed max_len=4"):
+        cache.append(k[:, :, :1], k[:, :, :1])
+    with pytest.raises(ValueError, match="read-only"):
+        K[0, 0, 0, 0] = 1.0
+    cache.reset()
+    assert len(cache) == 0
+    with pytest.raises(ValueError, match=r"expected \(1, 2, t_new, 3\)"):
+        cache.append(rng.standard_normal((1, 3, 1, 3)), rng.standard_normal((1, 3, 1, 3)))
+    with pytest.raises(ValueError, match="k has shape .* but v has shape"):
+        cache.append(k, k[:, :, :1])
+    with pytest.raises(ValueError, match="KVCache: max_len must be a positive integer"):
+        A.KVCache(1, 1, 0, 2)
