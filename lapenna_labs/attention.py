@@ -716,10 +716,15 @@ def mha_params_from_torch(module: Any) -> dict:
 
     Examples
     --------
-    >>> import torch  # doctest: +SKIP
-    >>> m = torch.nn.MultiheadAttention(8, 2, batch_first=True)  # doctest: +SKIP
-    >>> p = mha_params_from_torch(m)  # doctest: +SKIP
-    >>> out, _ = multihead_attention_forward(x, x, p, 2)  # = m(x, x, x)[0]  # doctest: +SKIP
+    >>> import torch
+    >>> m = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    >>> p = mha_params_from_torch(m)
+    >>> x = np.random.default_rng(0).standard_normal((1, 3, 8)).astype(np.float32)
+    >>> out, _ = multihead_attention_forward(x, x, p, 2)
+    >>> t = torch.from_numpy(x)
+    >>> ref, _ = m(t, t, t, need_weights=False)
+    >>> out.dtype, np.allclose(out, ref.detach().numpy(), atol=1e-6)
+    (dtype('float32'), True)
     """
     func = "mha_params_from_torch"
     d, _ = _check_torch_mha(module, func)
@@ -760,8 +765,12 @@ def mha_params_to_torch(params: dict, module: Any) -> None:
 
     Examples
     --------
-    >>> m = torch.nn.MultiheadAttention(8, 2, batch_first=True)  # doctest: +SKIP
-    >>> mha_params_to_torch(init_mha_params(8, seed=1), m)  # doctest: +SKIP
+    >>> import torch
+    >>> m = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    >>> p = init_mha_params(8, seed=1)
+    >>> mha_params_to_torch(p, m)
+    >>> np.array_equal(m.out_proj.weight.detach().numpy(), p["Wo"].T.astype(np.float32))
+    True
     """
     func = "mha_params_to_torch"
     d, _ = _check_torch_mha(module, func)
@@ -841,9 +850,16 @@ def mha_params_from_keras(layer: Any) -> dict:
 
     Examples
     --------
+    Skipped in the doctest run (importing TensorFlow takes seconds):
+
+    >>> import keras  # doctest: +SKIP
     >>> layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)  # doctest: +SKIP
-    >>> _ = layer(x, x)  # builds it  # doctest: +SKIP
+    >>> x = np.random.default_rng(0).standard_normal((1, 3, 8)).astype(np.float32)
+    >>> ref = np.asarray(layer(x, x))  # builds the layer  # doctest: +SKIP
     >>> p = mha_params_from_keras(layer)  # doctest: +SKIP
+    >>> out, _ = multihead_attention_forward(x, x, p, 2)  # doctest: +SKIP
+    >>> np.allclose(out, ref, atol=1e-5)  # doctest: +SKIP
+    True
     """
     func = "mha_params_from_keras"
     d, _, use_bias, weights = _keras_mha_layout(layer, func)
@@ -877,6 +893,11 @@ def mha_params_to_keras(params: dict, layer: Any) -> None:
 
     Examples
     --------
+    Skipped in the doctest run (importing TensorFlow takes seconds):
+
+    >>> import keras  # doctest: +SKIP
+    >>> layer = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)  # doctest: +SKIP
+    >>> _ = layer(np.zeros((1, 3, 8), "float32"), np.zeros((1, 3, 8), "float32"))  # doctest: +SKIP
     >>> mha_params_to_keras(init_mha_params(8), layer)  # doctest: +SKIP
     """
     func = "mha_params_to_keras"

@@ -236,3 +236,99 @@ def test_keras_converter_checks_the_layer():
         A.mha_params_from_keras(wide)
     with pytest.raises(ValueError, match="must be a keras.layers.MultiHeadAttention"):
         A.mha_params_from_keras(object())
+
+
+# --------------------------------------------------------------------------------------------
+# GELU and the pre-norm transformer block against an equivalent torch module
+# --------------------------------------------------------------------------------------------
+
+
+def test_gelu_matches_torch_tanh_gelu(dtype, rng):
+    x = (rng.standard_normal((4, 9)) * 3).astype(dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    out, cache = A.gelu_forward(x)
+    gelu = torch.nn.GELU(approximate="tanh")
+    expected, (dx,) = torch_value_and_grads(gelu, [x], upstream=dout)
+    assert out.dtype == dtype
+    _close(out, expected, dtype)
+    _close(A.gelu_backward(dout, cache), dx, dtype)
+
+
+class TorchBlock(torch.nn.Module):
+    """h = x + MHA(LN1(x)); out = h + fc2(GELU_tanh(fc1(LN2(h)))), as in the module."""
+
+    def __init__(self, d, f, heads, dtype):
+        super().__init__()
+        kw = {"dtype": dtype}
+        self.ln1 = torch.nn.LayerNorm(d, eps=1e-5, **kw)
+        self.attn = torch.nn.MultiheadAttention(d, heads, batch_first=True, **kw)
+        self.ln2 = torch.nn.LayerNorm(d, eps=1e-5, **kw)
+        self.fc1 = torch.nn.Linear(d, f, **kw)
+        self.gelu = torch.nn.GELU(approximate="tanh")
+        self.fc2 = torch.nn.Linear(f, d, **kw)
+
+    def forward(self, x, causal):
+        t = x.shape[1]
+        mask = ~torch.ones(t, t, dtype=torch.bool).tril() if causal else None  # True = masked
+        u = self.ln1(x)
+        h = x + self.attn(u, u, u, attn_mask=mask, need_weights=False)[0]
+        return h + self.fc2(self.gelu(self.fc1(self.ln2(h))))
+
+    def load(self, p):
+        """Copy our parameter dict in (nn.Linear applies x @ weight.T)."""
+        A.mha_params_to_torch(p["attn"], self.attn)
+        with torch.no_grad():
+            for ln, key in ((self.ln1, "ln1"), (self.ln2, "ln2")):
+                ln.weight.copy_(torch.from_numpy(p[f"{key}_gamma"]))
+                ln.bias.copy_(torch.from_numpy(p[f"{key}_beta"]))
+            for fc, key in ((self.fc1, "1"), (self.fc2, "2")):
+                fc.weight.copy_(torch.from_numpy(p[f"W{key}"].T.copy()))
+                fc.bias.copy_(torch.from_numpy(p[f"b{key}"]))
+
+
+def _random_block_params(d, f, rng, dtype):
+    p = A.init_transformer_block_params(d, f, seed=rng, dtype=dtype)
+    # perturb the norms and biases away from their (1, 0) initialisation, so all are tested
+    for key in ("ln1_gamma", "ln1_beta", "ln2_gamma", "ln2_beta", "b1", "b2"):
+        p[key] = (p[key] + 0.3 * rng.standard_normal(p[key].shape)).astype(dtype)
+    p["attn"] = _random_mha_params(rng, dtype, d)
+    return p
+
+
+@pytest.mark.parametrize("causal", [True, False], ids=["causal", "full"])
+def test_transformer_block_matches_torch_module(causal, dtype, rng):
+    d, f, heads = 8, 12, 2
+    p = _random_block_params(d, f, rng, dtype)
+    x = rng.standard_normal((2, 5, d)).astype(dtype)
+    block = TorchBlock(d, f, heads, getattr(torch, TORCH_DTYPES[dtype]))
+    block.load(p)
+
+    out, cache = A.transformer_block_forward(x, p, heads, causal=causal)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, grads = A.transformer_block_backward(dout, cache)
+
+    tx = torch.tensor(x, requires_grad=True)
+    t_out = block(tx, causal)
+    (t_out * torch.from_numpy(dout)).sum().backward()
+    assert out.dtype == dtype and dx.dtype == dtype
+    _close(out, t_out.detach().numpy(), dtype)
+    _close(dx, tx.grad.numpy(), dtype)
+    expected = {
+        "ln1_gamma": block.ln1.weight,
+        "ln1_beta": block.ln1.bias,
+        "ln2_gamma": block.ln2.weight,
+        "ln2_beta": block.ln2.bias,
+        "W1": block.fc1.weight,
+        "b1": block.fc1.bias,
+        "W2": block.fc2.weight,
+        "b2": block.fc2.bias,
+    }
+    for key, param in expected.items():
+        g = param.grad.numpy()
+        _close(grads[key], g.T if key[0] == "W" else g, dtype)
+    in_w = np.concatenate([grads["attn"][f"W{c}"].T for c in "qkv"])
+    in_b = np.concatenate([grads["attn"][f"b{c}"] for c in "qkv"])
+    _close(in_w, block.attn.in_proj_weight.grad.numpy(), dtype)
+    _close(in_b, block.attn.in_proj_bias.grad.numpy(), dtype)
+    _close(grads["attn"]["Wo"], block.attn.out_proj.weight.grad.numpy().T, dtype)
+    _close(grads["attn"]["bo"], block.attn.out_proj.bias.grad.numpy(), dtype)
