@@ -135,6 +135,17 @@ def _check_depth_padding(depth: Any, padding: Any, func: str) -> tuple[int, str]
     return depth, padding
 
 
+def _check_network(
+    depth: Any, padding: Any, width: Any, in_channels: Any, n_classes: Any, func: str
+) -> tuple[int, str, int, int, int]:
+    """``(depth, padding, width, in_channels, n_classes)`` of a U-Net, checked in that order."""
+    depth, padding = _check_depth_padding(depth, padding, func)
+    width = check_positive_int(width, name="width", func=func)
+    in_channels = check_positive_int(in_channels, name="in_channels", func=func)
+    n_classes = check_positive_int(n_classes, name="n_classes", func=func)
+    return depth, padding, width, in_channels, n_classes
+
+
 def _trace_sizes(size: int, depth: int, padding: str) -> tuple[list[int], list[int], str | None]:
     """Follow one spatial size through the network.
 
@@ -343,10 +354,9 @@ in_size=572, out_size=570)
     conv1x1 64 2 388 388
     """
     func = "unet_shapes"
-    depth, padding = _check_depth_padding(depth, padding, func)
-    width = check_positive_int(width, name="width", func=func)
-    in_channels = check_positive_int(in_channels, name="in_channels", func=func)
-    n_classes = check_positive_int(n_classes, name="n_classes", func=func)
+    depth, padding, width, in_channels, n_classes = _check_network(
+        depth, padding, width, in_channels, n_classes, func
+    )
     _output_size(input_size, depth, padding, func, what="input size")
     return _stages(int(input_size), depth, width, in_channels, n_classes, padding)
 
@@ -462,10 +472,9 @@ def unet_level_costs(
     31030658
     """
     func = "unet_level_costs"
-    depth, padding = _check_depth_padding(depth, padding, func)
-    width = check_positive_int(width, name="width", func=func)
-    in_channels = check_positive_int(in_channels, name="in_channels", func=func)
-    n_classes = check_positive_int(n_classes, name="n_classes", func=func)
+    depth, padding, width, in_channels, n_classes = _check_network(
+        depth, padding, width, in_channels, n_classes, func
+    )
     _output_size(input_size, depth, padding, func, what="input size")
     flops = [0] * (depth + 1)
     activations = [0] * (depth + 1)
@@ -615,10 +624,9 @@ def make_unet(
     torch.Size([3, 11, 32, 32])
     """
     func = "make_unet"
-    depth, padding = _check_depth_padding(depth, padding, func)
-    in_channels = check_positive_int(in_channels, name="in_channels", func=func)
-    n_classes = check_positive_int(n_classes, name="n_classes", func=func)
-    width = check_positive_int(width, name="width", func=func)
+    depth, padding, width, in_channels, n_classes = _check_network(
+        depth, padding, width, in_channels, n_classes, func
+    )
     if not isinstance(batch_norm, (bool, np.bool_)):
         raise ValueError(f"{func}: batch_norm must be True or False, got {batch_norm!r}")
     if seed is not None:
