@@ -25,7 +25,15 @@ import numpy as np
 
 from lapenna_labs._validation import as_float_array, check_positive_int
 
-__all__ = ["ConvGeometry", "as_pair", "conv_geometry", "output_size", "pool_geometry"]
+__all__ = [
+    "ConvGeometry",
+    "as_pair",
+    "as_shape4",
+    "conv_geometry",
+    "output_size",
+    "pool_geometry",
+    "shape_geometry",
+]
 
 
 def as_pair(value: Any, *, name: str, func: str, minimum: int = 1) -> tuple[int, int]:
@@ -137,6 +145,54 @@ def _window_geometry(
             f"not fit in the {H}x{W} input padded by {padding}; the output would be {OH}x{OW}"
         )
     return ConvGeometry(N, C, H, W, F, KH, KW, stride, padding, dilation, groups, OH, OW)
+
+
+def as_shape4(value: Any, *, name: str, func: str) -> tuple[int, int, int, int]:
+    """Return a shape of 4 positive ints (any iterable of them) as a tuple.
+
+    >>> as_shape4([1, 3, 8, 8], name="x_shape", func="f")
+    (1, 3, 8, 8)
+    """
+    try:
+        items = tuple(value)
+    except TypeError:
+        items = ()
+    ok = len(items) == 4 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in items
+    )
+    if not ok:
+        raise ValueError(f"{func}: {name} must be a shape of 4 positive ints, got {value!r}")
+    return tuple(int(v) for v in items)  # type: ignore[return-value]
+
+
+def shape_geometry(
+    x_shape: Any,
+    w_shape: Any,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: Any = 1,
+    *,
+    func: str,
+) -> ConvGeometry:
+    """The geometry of a convolution from the shapes of `x` and `w` alone, no arrays made.
+
+    The counts of :mod:`lapenna_labs.conv.counts` and :mod:`lapenna_labs.conv.alternatives`
+    check their shapes here, so a 224 x 224 batch costs nothing.
+
+    >>> shape_geometry((1, 3, 224, 224), (64, 3, 7, 7), 2, 3, func="f").out_shape
+    (1, 64, 112, 112)
+    """
+    x_shape = as_shape4(x_shape, name="x_shape", func=func)
+    F, Cg, KH, KW = as_shape4(w_shape, name="w_shape", func=func)
+    groups = check_positive_int(groups, name="groups", func=func)
+    C = x_shape[1]
+    if C % groups or F % groups or Cg * groups != C:
+        raise ValueError(
+            f"{func}: x_shape has {C} channels and w_shape {(F, Cg, KH, KW)} with "
+            f"groups={groups}; groups must divide C and F, and w_shape[1] must be C // groups"
+        )
+    return _window_geometry(x_shape, F, KH, KW, stride, padding, dilation, groups, func)
 
 
 def conv_geometry(

@@ -32,7 +32,6 @@ References
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -40,7 +39,13 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from lapenna_labs._validation import as_float_array
-from lapenna_labs.conv._geometry import ConvGeometry, as_pair, conv_geometry
+from lapenna_labs.conv._geometry import (
+    ConvGeometry,
+    as_pair,
+    as_shape4,
+    conv_geometry,
+    shape_geometry,
+)
 
 __all__ = [
     "WINOGRAD_A_T",
@@ -91,29 +96,6 @@ def _geometry(
     x: Any, w: Any, b: Any, stride: Any, padding: Any, func: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, ConvGeometry]:
     return conv_geometry(x, w, b, stride=stride, padding=padding, dilation=1, groups=1, func=func)
-
-
-def _as_shape(value: Any, *, name: str, func: str) -> tuple[int, int, int, int]:
-    items = tuple(value) if isinstance(value, (tuple, list)) else ()
-    ok = len(items) == 4 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in items
-    )
-    if not ok:
-        raise ValueError(f"{func}: {name} must be a shape of 4 positive ints, got {value!r}")
-    return tuple(int(v) for v in items)  # type: ignore[return-value]
-
-
-def _shape_geometry(
-    x_shape: Any, w_shape: Any, stride: Any, padding: Any, func: str
-) -> ConvGeometry:
-    """The geometry of shapes alone: zero-stride views stand in for the arrays."""
-    N, C, H, W = _as_shape(x_shape, name="x_shape", func=func)
-    w_shape = _as_shape(w_shape, name="w_shape", func=func)
-    # One image suffices for the checks; N only scales the counts.
-    x = np.broadcast_to(np.zeros(()), (1, C, H, W))
-    w = np.broadcast_to(np.zeros(()), w_shape)
-    g = _geometry(x, w, None, stride, padding, func)[3]
-    return dataclasses.replace(g, N=N)
 
 
 def _add_bias(out: np.ndarray, b: np.ndarray | None) -> np.ndarray:
@@ -220,8 +202,8 @@ def _toeplitz_geometry(
     argument alike.
     """
     H, W = as_pair(input_hw, name="input_hw", func=func)
-    shape = _as_shape(w_shape, name="w_shape", func=func)
-    return _shape_geometry((1, shape[1], H, W), shape, stride, padding, func)
+    shape = as_shape4(w_shape, name="w_shape", func=func)
+    return shape_geometry((1, shape[1], H, W), shape, stride, padding, func=func)
 
 
 def _toeplitz_nnz(g: ConvGeometry) -> int:
@@ -496,7 +478,7 @@ def direct_multiplications(x_shape: Any, w_shape: Any, padding: Any = 0) -> int:
     >>> direct_multiplications((1, 3, 32, 32), (64, 3, 3, 3), padding=1)
     1769472
     """
-    g = _shape_geometry(x_shape, w_shape, 1, padding, "direct_multiplications")
+    g = shape_geometry(x_shape, w_shape, 1, padding, func="direct_multiplications")
     return g.N * g.F * g.OH * g.OW * g.C * g.KH * g.KW
 
 
@@ -511,7 +493,7 @@ def toeplitz_multiplications(x_shape: Any, w_shape: Any, padding: Any = 0) -> in
     >>> toeplitz_multiplications((1, 3, 32, 32), (64, 3, 3, 3), padding=1)
     201326592
     """
-    g = _shape_geometry(x_shape, w_shape, 1, padding, "toeplitz_multiplications")
+    g = shape_geometry(x_shape, w_shape, 1, padding, func="toeplitz_multiplications")
     return g.N * g.F * g.OH * g.OW * g.C * g.H * g.W
 
 
@@ -532,7 +514,7 @@ def fft_multiplications(x_shape: Any, w_shape: Any, padding: Any = 0) -> int:
     >>> fft_multiplications((1, 3, 32, 32), (64, 3, 3, 3), padding=1)
     3996027
     """
-    g = _shape_geometry(x_shape, w_shape, 1, padding, "fft_multiplications")
+    g = shape_geometry(x_shape, w_shape, 1, padding, func="fft_multiplications")
     s0 = g.H + 2 * g.padding[0] + g.KH - 1
     s1 = g.W + 2 * g.padding[1] + g.KW - 1
     L = s0 * s1
@@ -554,7 +536,7 @@ def winograd_multiplications(x_shape: Any, w_shape: Any, padding: Any = 0) -> in
     786432
     """
     func = "winograd_multiplications"
-    g = _shape_geometry(x_shape, w_shape, 1, padding, func)
+    g = shape_geometry(x_shape, w_shape, 1, padding, func=func)
     if (g.KH, g.KW) != (3, 3):
         raise ValueError(f"{func}: F(2x2, 3x3) needs 3x3 filters, got {g.KH}x{g.KW}")
     tiles = -(-g.OH // 2) * -(-g.OW // 2)
@@ -576,7 +558,7 @@ def multiplication_counts(x_shape: Any, w_shape: Any, padding: Any = 0) -> dict[
     >>> counts["direct"], counts["winograd"], counts["toeplitz_dense"]
     (576.0, 256.0, 200704.0)
     """
-    g = _shape_geometry(x_shape, w_shape, 1, padding, "multiplication_counts")
+    g = shape_geometry(x_shape, w_shape, 1, padding, func="multiplication_counts")
     outputs = g.N * g.F * g.OH * g.OW
     square3 = (g.KH, g.KW) == (3, 3)
     return {

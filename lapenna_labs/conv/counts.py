@@ -30,9 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lapenna_labs._validation import check_positive_int
 from lapenna_labs.blas.counts import gemm_bytes, gemm_flops, itemsize
-from lapenna_labs.conv._geometry import ConvGeometry, _window_geometry
+from lapenna_labs.conv._geometry import ConvGeometry, shape_geometry
 
 __all__ = ["ConvCounts", "conv2d_counts", "conv2d_flops", "conv2d_macs"]
 
@@ -95,32 +94,6 @@ class ConvCounts:
     gemm_intensity: float
 
 
-def _shape4(value: Any, *, name: str, func: str) -> tuple[int, int, int, int]:
-    try:
-        items = tuple(value)
-    except TypeError:
-        items = ()
-    if len(items) != 4:
-        raise ValueError(f"{func}: {name} must be a shape of 4 ints, got {value!r}")
-    return tuple(check_positive_int(v, name=name, func=func) for v in items)  # type: ignore[return-value]
-
-
-def _geometry(
-    x_shape: Any, w_shape: Any, stride: Any, padding: Any, dilation: Any, groups: Any, func: str
-) -> ConvGeometry:
-    """The geometry from shapes alone: no arrays are allocated, so a 224x224 batch is free."""
-    x_shape = _shape4(x_shape, name="x_shape", func=func)
-    F, Cg, KH, KW = _shape4(w_shape, name="w_shape", func=func)
-    groups = check_positive_int(groups, name="groups", func=func)
-    C = x_shape[1]
-    if C % groups or F % groups or Cg * groups != C:
-        raise ValueError(
-            f"{func}: x_shape has {C} channels and w_shape {tuple(w_shape)} with groups={groups}"
-            f"; groups must divide C and F, and w_shape[1] must be C // groups"
-        )
-    return _window_geometry(x_shape, F, KH, KW, stride, padding, dilation, groups, func)
-
-
 def _macs(g: ConvGeometry) -> int:
     """The multiply-adds of a checked convolution: one ``(M, K) x (K, F/groups)`` GEMM a group.
 
@@ -178,7 +151,7 @@ def conv2d_counts(
     ((12544, 147, 64), 12.25)
     """
     func = "conv2d_counts"
-    g = _geometry(x_shape, w_shape, stride, padding, dilation, groups, func)
+    g = shape_geometry(x_shape, w_shape, stride, padding, dilation, groups, func=func)
     size = itemsize(dtype, func=func)
     M, K, Fg = g.gemm_shape
     macs = _macs(g)
@@ -231,7 +204,9 @@ def conv2d_macs(
     >>> conv2d_macs((1, 64, 56, 56), (64, 64, 3, 3), padding=1)
     115605504
     """
-    return _macs(_geometry(x_shape, w_shape, stride, padding, dilation, groups, "conv2d_macs"))
+    return _macs(
+        shape_geometry(x_shape, w_shape, stride, padding, dilation, groups, func="conv2d_macs")
+    )
 
 
 def conv2d_flops(

@@ -42,6 +42,7 @@ from lapenna_labs.conv._geometry import (
     ConvGeometry,
     _window_geometry,
     as_pair,
+    as_shape4,
     conv_geometry,
 )
 
@@ -257,12 +258,8 @@ def col2im(
     """
     func = "col2im"
     cols = as_float_array(cols, name="cols", func=func, ndim=2)
-    shape = tuple(x_shape) if isinstance(x_shape, (tuple, list)) else ()
-    if len(shape) != 4 or not all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape
-    ):
-        raise ValueError(f"{func}: x_shape must be 4 positive ints (N, C, H, W), got {x_shape!r}")
-    g = _unfold_geometry(tuple(int(s) for s in shape), kernel_size, stride, padding, dilation, func)
+    shape = as_shape4(x_shape, name="x_shape", func=func)
+    g = _unfold_geometry(shape, kernel_size, stride, padding, dilation, func)
     want = (g.N * g.OH * g.OW, g.C * g.KH * g.KW)
     if cols.shape != want:
         raise ValueError(
