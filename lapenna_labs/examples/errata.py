@@ -13,7 +13,8 @@ says otherwise) and, where the error may be the transcription's rather than the 
 why (``transcription_doubt``). An erratum whose ``recompute`` reads a recorded measurement
 instead of computing the value again says so (``recorded``).
 
-Each erratum is defined once, below, as the decorated function that recomputes it; the
+Each erratum is defined once, below, as the decorated function that recomputes it, or, where
+that is one line of the proof's results, as a ``_value_erratum`` with that line's template; the
 decorator, given the proof function itself, adds the entry, in order, to SLIDE_ERRATA with the
 proof's public dotted name. The tests check every entry (``test_erratum_<id>``) against
 independent references.
@@ -149,6 +150,14 @@ def _slide_erratum(
     return register
 
 
+def _value_erratum(*, proof: Callable[[], dict[str, float]], line: str, **fields: str) -> None:
+    """Add an Erratum whose recompute is one line of `proof`'s results, ``line.format_map``.
+
+    ``line`` names the results it shows by their keys (``"w2+ = {w2:.8f}"``).
+    """
+    _slide_erratum(proof=proof, **fields)(lambda: line.format_map(proof()))
+
+
 def _first_three_steps(rule: Callable[[float, list[float]], list[float]]) -> str:
     """An optimizer rule's first three iterates from 0 with gradient 1, as text."""
     return ", ".join(f"{theta:.6f}" for theta in rule(0.0, [1.0] * 3))
@@ -172,15 +181,14 @@ def _recompute_forward_graph_z() -> str:
     )
 
 
-@_slide_erratum(
+_value_erratum(
     id="out_h1_digits",
     location="'DNN Example (1)'",
     slides_say="h1 = 0.59326992",
     correct="h1 = 0.593269992 (a 9 dropped; 0.59326999 to 8 decimals)",
     proof=week03.two_two_two_forward,
+    line="out_h1 = {out_h1:.9f}",
 )
-def _recompute_out_h1_digits() -> str:
-    return f"out_h1 = {week03.two_two_two_forward()['out_h1']:.9f}"
 
 
 @_slide_erratum(
@@ -202,7 +210,7 @@ def _recompute_net_h1_formula() -> str:
     )
 
 
-@_slide_erratum(
+_value_erratum(
     id="w5_delta_sign",
     location="'Backpropagation Example' (dE/dw5 derivation)",
     slides_say="dE/dw5 = -delta_o1 out_h1, next to delta_o1 = -(target_o1 - out_o1) "
@@ -211,21 +219,18 @@ def _recompute_net_h1_formula() -> str:
     "the minus sign belongs to the other convention delta = (target - out) out (1 - out)",
     proof=week04.two_two_two_gradients,
     kind="formula",
+    line="delta_o1 = {delta_o1:.9f}, dE/dw5 = {w5:+.9f}",
 )
-def _recompute_w5_delta_sign() -> str:
-    grads = week04.two_two_two_gradients()
-    return f"delta_o1 = {grads['delta_o1']:.9f}, dE/dw5 = {grads['w5']:+.9f}"
 
 
-@_slide_erratum(
+_value_erratum(
     id="w2_plus_formula_slide",
     location="'Backpropagation Example' (list of updated weights after w1+)",
     slides_say="w2+ = 0.19950143",
     correct="w2+ = 0.19956143",
     proof=week04.two_two_two_update,
+    line="w2+ = {w2:.8f}",
 )
-def _recompute_w2_plus_formula_slide() -> str:
-    return f"w2+ = {week04.two_two_two_update()['w2']:.8f}"
 
 
 @_slide_erratum(
@@ -274,48 +279,44 @@ def _recompute_graph_h1_from_o2() -> str:
     return f"w7 delta_o2 = {right:.6f}; the slide's rounded factors give {0.5 * -0.038097:.7f}"
 
 
-@_slide_erratum(
+_value_erratum(
     id="graph_grad_h1",
     location="'Backward Path from o1 and o2 to h1, from h1 to w1'",
     slides_say="grad h1 = 0.035911 (= 0.055396 - 0.019485)",
     correct="grad h1 = 0.036350 (= 0.055399 - 0.019049; Mazur 0.036350306)",
     proof=week04.two_two_two_gradients,
+    line="dE/dout_h1 = {dE/dout_h1:.6f}",
 )
-def _recompute_graph_grad_h1() -> str:
-    return f"dE/dout_h1 = {week04.two_two_two_gradients()['dE/dout_h1']:.6f}"
 
 
-@_slide_erratum(
+_value_erratum(
     id="graph_delta_h1",
     location="'Backward Path from o1 and o2 to h1, from h1 to w1' (grad d1 ... grad d15)",
     slides_say="grad down = (0.035911) * (0.59327) * (1 - 0.59327) = 0.008665",
     correct="0.036350 * 0.59327 * (1 - 0.59327) = 0.0087714",
     proof=week04.two_two_two_gradients,
+    line="delta_h1 = {delta_h1:.7f}",
 )
-def _recompute_graph_delta_h1() -> str:
-    return f"delta_h1 = {week04.two_two_two_gradients()['delta_h1']:.7f}"
 
 
-@_slide_erratum(
+_value_erratum(
     id="graph_grad_w1",
     location="'Backward Path from o1 and o2 to h1, from h1 to w1'",
     slides_say="grad w1 = (0.008665) * (0.05) = 0.00043326",
     correct="grad w1 = 0.0087714 * 0.05 = 0.00043857 (Mazur 0.000438568)",
     proof=week04.two_two_two_gradients,
+    line="dE/dw1 = {w1:.8f}",
 )
-def _recompute_graph_grad_w1() -> str:
-    return f"dE/dw1 = {week04.two_two_two_gradients()['w1']:.8f}"
 
 
-@_slide_erratum(
+_value_erratum(
     id="graph_w1_plus",
     location="'Backward Path from o1 and o2 to h1, from h1 to w1'",
     slides_say="W1+ := 0.15 - (0.5) * (0.0004332) = 0.149783",
     correct="W1+ = 0.15 - 0.5 * 0.00043857 = 0.149781 (0.149780716)",
     proof=week04.two_two_two_update,
+    line="w1+ = {w1:.9f}",
 )
-def _recompute_graph_w1_plus() -> str:
-    return f"w1+ = {week04.two_two_two_update()['w1']:.9f}"
 
 
 @_slide_erratum(
