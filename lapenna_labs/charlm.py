@@ -662,8 +662,11 @@ def train_char_lstm(
     Notes
     -----
     Measured here (2-core CPU, one BLAS thread) on the pydoc text: 600 steps of B = 32,
-    T = 64, H = 128, E = 32 bring the validation loss from 4.63 (= log 103) to about 2.0
-    nats per character in about 60 s.
+    T = 64, H = 128, E = 32, lr 3e-3 bring the validation loss from about 4.7 (log 103 =
+    4.63 is uniform guessing; a unigram model scores 3.24) to 1.52, 1.60 and 1.68 nats per
+    character on seeds 0, 1 and 2, in 41 s on a quiet machine (58-125 s on a busy one).
+    The mean gradient norm stays near 0.25, well under the clip at 5: clipping guards
+    against a rare spike rather than shaping every step.
 
     Raises
     ------
@@ -1082,8 +1085,9 @@ def train_tiny_gpt(
     Notes
     -----
     Measured here (2-core CPU, one torch thread) on the pydoc text: 600 steps of B = 32 and
-    the default model (block 64, D = 64, 4 heads, 2 layers) bring the validation loss from
-    4.7 to about 1.9 nats per character in about 60 s.
+    the default model (block 64, D = 64, 4 heads, 2 layers, 117,376 parameters) bring the
+    validation loss to 1.54, 1.61 and 1.69 nats per character on seeds 0, 1 and 2 (log 103 = 4.63
+    is uniform guessing), in 31 s on a quiet machine (79 s on a busy one).
 
     Raises
     ------
