@@ -28,6 +28,12 @@ detector     a small FCOS-style single-shot detector: targets, loss, decoding, t
 segmentation per-pixel softmax cross-entropy, the confusion matrix, IoU and Dice per class
 unet         the U-Net's shape algebra and per-level costs, and a U-Net in PyTorch to train
 camera       the pinhole camera K[R|t], the road's homography, distances from boxes, frame rates
+rnn          RNN, LSTM and GRU cells and sequences (BPTT, truncated), embeddings, masked temporal
+             cross-entropy, converters to and from torch.nn and Keras recurrent layers
+attention    scaled dot-product and multi-head attention, positional encoding, the pre-norm
+             transformer block, attention's flops and bytes, a key-value cache
+charlm       character language models on Python's own documentation: an LSTM in NumPy, a tiny
+             GPT in PyTorch, temperature sampling
 plots        GFLOP/s curves, the roofline, training curves, computational graphs
 data         MNIST loading (online, cached, or offline subset), one-hot, mini-batches, and
              digit scenes for segmentation (masks) and detection (boxes)
