@@ -349,7 +349,7 @@ def section(payload: dict[str, Any]) -> str:
     s = payload["attention_setup"]
     return "\n".join(
         [
-            "## sequences",
+            "## 7. Sequences: attention and the tiny GPT",
             "",
             "Attention forward plus backward, float32, batch "
             f"{s['batch']}, {s['heads']} heads of d = {s['head_dim']}: lapenna's NumPy "
