@@ -18,6 +18,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,10 +167,10 @@ def as_shape4(value: Any, *, name: str, func: str) -> tuple[int, int, int, int]:
 
 
 def shape_geometry(
-    x_shape: Any,
-    w_shape: Any,
-    stride: Any = 1,
-    padding: Any = 0,
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    stride: Any,
+    padding: Any,
     dilation: Any = 1,
     groups: Any = 1,
     *,
