@@ -305,7 +305,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 ATTENTION_HEADER = (
     "T", "causal", "fwd+bwd GFLOP", "score MiB", "lapenna ms", "torch ms", "x torch",
-    "lapenna GFLOP/s", "torch GFLOP/s", "max |diff|",
+    "lapenna GFLOP/s", "torch GFLOP/s", "max abs diff",
 )  # fmt: skip
 
 GPT_HEADER = (
