@@ -367,9 +367,7 @@ def sample_from_logits(logits: Any, temperature: float = 1.0, rng: Any = 0) -> n
         raise ValueError(f"{func}: logits must have shape (..., V) with V >= 1, got {logits.shape}")
     if np.isnan(logits).any() or np.isposinf(logits).any():
         raise ValueError(f"{func}: logits hold NaN or +inf")
-    temperature = check_positive_number(temperature, name="temperature", func=func)
-    if not math.isfinite(temperature):
-        raise ValueError(f"{func}: temperature must be finite, got {temperature!r}")
+    temperature = _check_temperature(temperature, func)
     rng = as_generator(rng, func=func)
     z = logits.astype(np.float64)
     top = z.max(axis=-1, keepdims=True)
@@ -590,6 +588,13 @@ def _fixed_batches(ids: np.ndarray, count: int, batch_size: int, seq_len: int, s
     return [sample_batch(ids, batch_size, seq_len, rng) for _ in range(count)]
 
 
+def _check_temperature(temperature: Any, func: str) -> float:
+    temperature = check_positive_number(temperature, name="temperature", func=func)
+    if not math.isfinite(temperature):
+        raise ValueError(f"{func}: temperature must be finite, got {temperature!r}")
+    return temperature
+
+
 def _check_progress(progress: Any, func: str) -> bool:
     if not isinstance(progress, (bool, np.bool_)):
         raise ValueError(f"{func}: progress must be True or False, got {progress!r}")
@@ -799,6 +804,7 @@ def generate_lstm(
     if not isinstance(prompt, str) or not prompt:
         raise ValueError(f"{func}: prompt must be a non-empty str, got {prompt!r}")
     num_chars = check_nonnegative_int(num_chars, name="num_chars", func=func)
+    temperature = _check_temperature(temperature, func)
     rng = as_generator(seed, func=func)
     ids = list(vocab.encode(prompt))
     p = model.params
@@ -1255,7 +1261,7 @@ def generate_gpt(
     if not ids:
         raise ValueError(f"{func}: prompt_ids is empty (give at least one id)")
     num_tokens = check_nonnegative_int(num_tokens, name="num_tokens", func=func)
-    temperature = check_positive_number(temperature, name="temperature", func=func)
+    temperature = _check_temperature(temperature, func)
     if not isinstance(use_kv_cache, (bool, np.bool_)):
         raise ValueError(f"{func}: use_kv_cache must be True or False, got {use_kv_cache!r}")
     rng = as_generator(seed, func=func)

@@ -273,6 +273,32 @@ def test_generation_restores_the_models_mode_and_refuses_bad_input(gpt):
         C.generate_gpt(torch.nn.Linear(2, 2), [0], 2)
     with pytest.raises(ValueError, match="make_tiny_gpt: d_model=30 is not divisible"):
         C.make_tiny_gpt(5, d_model=30, num_heads=4)
+    for bad in (0.0, math.inf):
+        with pytest.raises(ValueError, match="generate_gpt: temperature must be"):
+            C.generate_gpt(gpt, [0], 2, temperature=bad)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    ids = np.tile(np.arange(5), 20)
+    model = C.make_tiny_gpt(5, block_size=8, d_model=16, num_heads=2, num_layers=1)
+    with pytest.raises(RuntimeError, match="train_tiny_gpt: device 'cuda' was asked for"):
+        C.train_tiny_gpt(model, ids, ids, steps=1, device="cuda", progress=False)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")
+def test_the_tiny_gpt_trains_and_generates_on_the_gpu():
+    ids = np.tile(np.arange(5), 60)
+    model = C.make_tiny_gpt(5, block_size=8, d_model=16, num_heads=2, num_layers=1)
+    history = C.train_tiny_gpt(
+        model, ids, ids, steps=40, batch_size=8, lr=1e-2, eval_every=20, device="cuda",
+        progress=False,
+    )  # fmt: skip
+    assert next(model.parameters()).device.type == "cuda"
+    assert history["val_loss"][-1] < 0.3
+    a = C.generate_gpt(model, [1, 2], 20, use_kv_cache=True, seed=3)
+    np.testing.assert_array_equal(a, C.generate_gpt(model, [1, 2], 20, use_kv_cache=False, seed=3))
 
 
 def test_train_tiny_gpt_is_reproducible_and_leaves_the_global_rng_alone():
@@ -406,6 +432,8 @@ def test_generate_lstm_steps_the_same_lstm_as_the_sequence_forward():
         C.generate_lstm(model, vocab, "", 3)
     with pytest.raises(ValueError, match="generate_lstm: vocab has 3 characters"):
         C.generate_lstm(model, C.CharVocabulary("abc"), "a", 3)
+    with pytest.raises(ValueError, match="generate_lstm: temperature must be a positive"):
+        C.generate_lstm(model, vocab, "a", 3, temperature=-1.0)
 
 
 # ----------------------------------------------------------------------------- the trainings
