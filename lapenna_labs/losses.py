@@ -86,9 +86,8 @@ def _check_unit_interval(arr: np.ndarray, name: str, func: str, hint: str = "") 
 
 
 def _check_eps(eps: Any, func: str) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)):
-        raise ValueError(f"{func}: eps must be a float in (0, 0.5), got {eps!r}")
-    if not 0 < eps < 0.5:
+    number = not isinstance(eps, bool) and isinstance(eps, (int, float, np.floating))
+    if not (number and 0 < eps < 0.5):
         raise ValueError(f"{func}: eps must be a float in (0, 0.5), got {eps!r}")
     return float(eps)
 
