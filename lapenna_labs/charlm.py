@@ -874,7 +874,7 @@ def _gpt_class():
             x = x + self.attn(self.ln1(x), cache)
             return x + self.mlp(self.ln2(x))
 
-    class KVCache:
+    class TorchKVCache:
         """Preallocated keys and values of every layer: (B, heads, block_size, head size)."""
 
         def __init__(self, model, batch: int) -> None:
@@ -914,7 +914,7 @@ def _gpt_class():
 
         def new_cache(self, batch: int = 1):
             """An empty key-value cache for :meth:`forward` (up to ``block_size`` positions)."""
-            return KVCache(self, batch)
+            return TorchKVCache(self, batch)
 
         def forward(self, idx, cache=None):
             """Logits (B, T, V) for ids `idx` (B, T); with a `cache`, `idx` are the tokens
@@ -937,7 +937,7 @@ def _gpt_class():
         def extra_repr(self) -> str:
             return f"block_size={self.block_size}"
 
-    for cls in (CausalSelfAttention, Block, KVCache, TinyGPT):
+    for cls in (CausalSelfAttention, Block, TorchKVCache, TinyGPT):
         cls.__module__ = __name__
         globals()[cls.__name__] = cls
     return TinyGPT
