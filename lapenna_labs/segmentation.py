@@ -45,7 +45,12 @@ from typing import Any
 
 import numpy as np
 
-from lapenna_labs._validation import as_float_array, check_positive_int, integer_labels
+from lapenna_labs._validation import (
+    as_float_array,
+    check_positive_int,
+    check_same_shape,
+    integer_labels,
+)
 from lapenna_labs.losses import _softmax_cross_entropy_with_grad
 
 __all__ = [
@@ -168,10 +173,7 @@ def _label_pair(
     K = check_positive_int(n_classes, name="n_classes", func=func)
     p = _as_label_map(pred, name="pred", func=func)
     t = _as_label_map(target, name="target", func=func)
-    if p.shape != t.shape:
-        raise ValueError(
-            f"{func}: pred has shape {p.shape} but target has shape {t.shape}; they must match"
-        )
+    check_same_shape(p, t, names=("pred", "target"), func=func)
     ignore = _check_ignore_index(ignore_index, func)
     p, t = p.reshape(-1), t.reshape(-1)
     if ignore is not None:
