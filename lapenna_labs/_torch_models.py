@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
-from tqdm import tqdm
 
 from lapenna_labs._validation import (
     check_nonnegative_int,
@@ -32,6 +31,7 @@ from lapenna_labs._validation import (
     check_positive_number,
 )
 from lapenna_labs.blas.devices import _import_torch, _parse_device, _require_cuda
+from lapenna_labs.training import _check_epoch_loss, _progress_bar
 
 
 def check_module(model: Any, func: str, maker: str):
@@ -160,9 +160,7 @@ def train_with_adam(
         model.to(device)
         model.train()
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-        bar = tqdm(
-            total=epochs * -(-n // batch_size), desc=func, unit="batch", disable=not progress
-        )
+        bar = _progress_bar(epochs, n, batch_size, func, progress)
         try:
             for epoch in range(1, epochs + 1):
                 order = torch.from_numpy(rng.permutation(n))
@@ -178,11 +176,7 @@ def train_with_adam(
                     loss_sum += loss.detach() * len(index)
                     bar.update(1)
                 epoch_loss = float(loss_sum) / n
-                if not math.isfinite(epoch_loss):
-                    raise ValueError(
-                        f"{func}: the loss became {epoch_loss} during epoch {epoch}: training "
-                        f"diverged; lower the learning rate (lr={lr})"
-                    )
+                _check_epoch_loss(epoch_loss, epoch, func, f"lr={lr}")
                 history["loss"].append(epoch_loss)
                 bar.set_postfix(loss=f"{epoch_loss:.4f}", refresh=False)
         finally:

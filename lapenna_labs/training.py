@@ -213,16 +213,12 @@ def fit(
         if classifier:
             history["val_accuracy"] = []
 
-    bar = tqdm(total=epochs * -(-n // batch_size), desc=func, unit="batch", disable=not progress)
+    bar = _progress_bar(epochs, n, batch_size, func, progress)
     try:
         for epoch in range(1, epochs + 1):
             batches = minibatches(X, y, batch_size, rng=rng, shuffle=shuffle)
             loss, accuracy = _train_epoch(model, opt, batches, classifier, bar)
-            if not math.isfinite(loss):
-                raise ValueError(
-                    f"{func}: the loss became {loss} during epoch {epoch}: training diverged; "
-                    f"lower the learning rate (optimizer {opt!r})"
-                )
+            _check_epoch_loss(loss, epoch, func, f"optimizer {opt!r}")
             history["loss"].append(loss)
             if classifier:
                 history["accuracy"].append(accuracy)
@@ -235,6 +231,23 @@ def fit(
     finally:
         bar.close()
     return history
+
+
+def _progress_bar(epochs: int, n: int, batch_size: int, func: str, progress: bool) -> tqdm:
+    """The tqdm bar of a training: one tick per batch of `batch_size` of `n` rows an epoch."""
+    return tqdm(total=epochs * -(-n // batch_size), desc=func, unit="batch", disable=not progress)
+
+
+def _check_epoch_loss(loss: float, epoch: int, func: str, settings: str) -> None:
+    """Raise the ValueError of a diverged training unless `loss`, an epoch's mean, is finite.
+
+    `settings` says what to lower (``"lr=0.01"``, ``"optimizer SGD(lr=0.1)"``).
+    """
+    if not math.isfinite(loss):
+        raise ValueError(
+            f"{func}: the loss became {loss} during epoch {epoch}: training diverged; "
+            f"lower the learning rate ({settings})"
+        )
 
 
 def _train_epoch(
