@@ -466,6 +466,12 @@ class CharLSTM:
     de (backpropagation through the T steps) and :func:`lapenna_labs.rnn.embedding_backward`
     the embedding's gradient (rows of repeated characters add up).
 
+    References
+    ----------
+    .. [1] A. Graves, "Generating Sequences With Recurrent Neural Networks", arXiv:1308.0850,
+       2013, section 3 (character-level LSTM language models).
+    .. [2] A. Karpathy, makemore. https://github.com/karpathy/makemore
+
     Examples
     --------
     >>> import numpy as np
@@ -993,6 +999,13 @@ def make_tiny_gpt(
     The KV cache keeps every layer's keys and values, preallocated to ``block_size``. A new
     token then costs one row of attention against the cached keys instead of recomputing
     all T positions: O(T D) instead of O(T^2 D) attention flops per generated token.
+
+    References
+    ----------
+    .. [1] A. Karpathy, nanoGPT (``model.py``: the same blocks, with dropout and weight
+       tying). https://github.com/karpathy/nanoGPT
+    .. [2] A. Radford et al., "Language Models are Unsupervised Multitask Learners" (GPT-2),
+       OpenAI, 2019 (pre-norm blocks, learned position embeddings).
 
     Raises
     ------
