@@ -89,12 +89,13 @@ grade-demo: $(STAMP)
 	$(BIN)/python autograder/grade.py --demo --cell-timeout 20 --jobs $(JOBS)
 
 # ---- benchmarks ----
-.PHONY: bench bench-mlp bench-timing bench-conv bench-cnn bench-gpu bench-book bench-grading bench-all
+.PHONY: bench bench-mlp bench-timing bench-conv bench-cnn bench-sequences bench-gpu bench-book bench-grading bench-all
 
 ## bench: the CPU benchmarks (MLP seconds/epoch vs NumPy/PyTorch/Keras; GEMM timing vs
 ## torch.utils.benchmark, and vs CUDA events where a GPU is visible; conv loops vs im2col vs
-## PyTorch; LeNet CNN seconds/epoch vs PyTorch/Keras) -> bench/results/*.json
-bench: bench-mlp bench-timing bench-conv bench-cnn
+## PyTorch; LeNet CNN seconds/epoch vs PyTorch/Keras; attention vs torch SDPA and the tiny
+## GPT's tokens/s) -> bench/results/*.json
+bench: bench-mlp bench-timing bench-conv bench-cnn bench-sequences
 
 bench-mlp: $(STAMP)
 	$(BIN)/python bench/bench_mlp.py
@@ -110,6 +111,12 @@ bench-conv: $(STAMP)
 
 bench-cnn: $(STAMP)
 	$(BIN)/python bench/bench_cnn.py
+	$(BIN)/python bench/report.py
+
+## bench-sequences: NumPy attention fwd+bwd vs torch SDPA for T = 128..2048; the tiny GPT's
+## training and generation tokens/s with and without the KV cache
+bench-sequences: $(STAMP)
+	$(BIN)/python bench/bench_sequences.py
 	$(BIN)/python bench/report.py
 
 ## bench-gpu: on a machine with a CUDA GPU (and a CUDA build of torch in .venv), the GPU tests,
@@ -131,5 +138,5 @@ bench-grading: $(STAMP)
 	$(BIN)/python bench/bench_grading.py
 	$(BIN)/python bench/report.py
 
-## bench-all: all six; bench/README.md is regenerated from bench/results/*.json after each
+## bench-all: all seven; bench/README.md is regenerated from bench/results/*.json after each
 bench-all: bench bench-book bench-grading

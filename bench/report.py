@@ -18,6 +18,7 @@ import _common
 import bench_book
 import bench_cnn
 import bench_conv
+import bench_sequences
 import bench_timing
 
 from lapenna_labs import measurements
@@ -54,6 +55,14 @@ SCRIPTS = [
         "about 3 min",
     ),
     (
+        "`bench/bench_sequences.py`",
+        "How fast is NumPy attention (forward plus backward) against PyTorch's "
+        "`scaled_dot_product_attention` from T = 128 to 2048, and what does the KV cache buy "
+        "the tiny GPT's generation?",
+        "`make bench-sequences` (in `make bench`)",
+        "about 2 min",
+    ),
+    (
         "`bench/bench_book.py`",
         "How long does the book take to build, cold and cached?",
         "`make bench-book`",
@@ -71,14 +80,14 @@ SCRIPTS = [
 INTRO = """\
 # Benchmarks
 
-Six questions a user of this course may ask, each answered by a script that prints a table and
+Seven questions a user of this course may ask, each answered by a script that prints a table and
 writes its figures, the machine and the command that reproduces them to `bench/results/*.json`.
 This page is generated from those files by `bench/report.py` (do not edit the tables by hand).
 
 {scripts}
 
-`make bench` runs the first four (CPU only; the GPU part of the timing benchmark runs by
-itself where PyTorch sees CUDA), `make bench-all` all six; each script takes `--help`.
+`make bench` runs the first five (CPU only; the GPU part of the timing benchmark runs by
+itself where PyTorch sees CUDA), `make bench-all` all seven; each script takes `--help`.
 On a machine with a CUDA GPU, `make bench-gpu` runs the GPU tests (`pytest -m gpu`) and
 then the timing benchmark's GPU part alone, into `bench/results/timing_gpu.json`, which
 this page shows beside the CPU figures.
@@ -479,6 +488,7 @@ def render(results: Path = _common.RESULTS) -> str:
         ("grading", section_grading),
         ("conv", section_conv),
         ("cnn", section_cnn),
+        ("sequences", bench_sequences.section),
     ):
         payload = load(name, results)
         if payload is None:

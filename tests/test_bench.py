@@ -407,3 +407,28 @@ def test_bench_conv_runs_and_writes_json(tmp_path):
     run_script("report.py", "--results", str(tmp_path), "--readme", str(readme))
     assert "## 5. Convolution: forward plus backward" in readme.read_text()
     assert payload["command"] in readme.read_text()
+
+
+@pytest.mark.lab10
+def test_bench_sequences_runs_and_writes_json(tmp_path):
+    out = tmp_path / "sequences.json"
+    run_script(
+        "bench_sequences.py", "--lengths", "32,64", "--repeats", "2", "--gpt-blocks", "16",
+        "--gpt-steps", "2", "--gpt-batch", "4", "--gpt-repeats", "1", "--out", str(out),
+    )  # fmt: skip
+    payload = read_strict_json(out)
+    check_common(payload, "sequences", "bench_sequences.py")
+    rows = payload["attention"]
+    assert [(r["seq_len"], r["causal"]) for r in rows] == [
+        (32, False),
+        (32, True),
+        (64, False),
+        (64, True),
+    ]
+    for r in rows:
+        assert r["max_abs_diff"] < 1e-4 * max(1.0, r["max_abs_value"])  # same math as torch
+        assert r["cost"]["score_bytes"] == 4 * 4 * r["seq_len"] ** 2  # 4 heads, float32
+        assert len(r["ratio_per_round"]) == 2 and r["ratio_lapenna_to_torch"] > 0
+    (gpt,) = [g for g in payload["gpt"] if g["device"] == "cpu"]
+    assert gpt["block_size"] == 16 and gpt["same_tokens_with_and_without_cache"]
+    assert gpt["train_tokens_per_second"] > 0 and gpt["kv_cache_speedup"] > 0
