@@ -16,6 +16,10 @@ the steps, each a real nbgrader command in the course root:
    hostile and broken submissions get zero for the affected parts and a reason; unchanged
    submissions are skipped on a re-run (``--force`` re-grades). ``--serial`` runs nbgrader's
    own serial ``autograde`` (one call for the class, no sandbox: :func:`autograde`) instead.
+   ``--executor slurm`` grades on a SLURM cluster instead (``slurm.grade_all``: a job array of
+   node-sized shards, each running the same sandboxed pool on its node, every result merged
+   here, into the same gradebook and ledger; ``--shards``, ``--max-running``, ``--partition``,
+   ``--account``, ``--shard-time``, ``--shard-memory``, ``--sbatch-line``, ``--slurm-dir``).
    The per-cell timeout and the per-notebook limit come from ``nbgrader_config.py``;
 3. ``nbgrader generate_feedback <lab>``: one HTML per student, in
    ``autograder/feedback/<student>/<lab>/<lab>.html``, with hidden tests and anything that could
@@ -45,7 +49,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python autograder/grade.py`: import the package instead
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from autograder import course, labs, report
+from autograder import course, labs, report, slurm
 from autograder.course import COURSE_FILES, run_nbgrader
 from autograder.gradebook import Grade, collect_grades
 from autograder.sandbox.settings import GiB, SandboxSettings
@@ -152,13 +156,18 @@ def grade_lab(
     *,
     serial: bool = False,
     csv_path: Path | None = None,
+    executor: str = "local",
+    slurm_options: slurm.SlurmOptions | None = None,
 ) -> list[Grade]:
     """The whole workflow for one lab (see the module docstring); returns the grades.
 
     By default the submissions are graded concurrently, each in the sandbox
-    (``scheduling.grade_all`` with ``options``); ``serial`` runs nbgrader's own serial
-    ``autograde`` instead (only ``options.cell_timeout`` applies).
+    (``scheduling.grade_all`` with ``options``); ``executor="slurm"`` grades them on a SLURM
+    cluster (``slurm.grade_all`` with ``slurm_options``); ``serial`` runs nbgrader's own
+    serial ``autograde`` instead (only ``options.cell_timeout`` applies).
     """
+    if executor not in ("local", "slurm"):
+        raise ValueError(f"grade_lab: executor must be 'local' or 'slurm', got {executor!r}")
     options = options or Options()
     if not (root / "source" / lab / f"{lab}.ipynb").exists():
         raise SystemExit(f"grade: no master {root / 'source' / lab}; run `make labs` first")
@@ -172,7 +181,13 @@ def grade_lab(
         grades = collect_grades(root, lab, class_list)
     else:
         run_nbgrader(root, "generate_assignment", lab, "--force")  # the master, in the gradebook
-        grades = grade_all(root, lab, options)
+        if executor == "slurm":
+            try:
+                grades = slurm.grade_all(root, lab, options, slurm_options)
+            except slurm.ShardsFailed as failed:
+                raise SystemExit(str(failed)) from None
+        else:
+            grades = grade_all(root, lab, options)
     generate_feedback(root, lab)
     check_feedback(root, lab, class_list)
     report.write_csv(grades, csv_path or root / f"grades_{lab}.csv")
@@ -182,7 +197,14 @@ def grade_lab(
     return grades
 
 
-def demo(root: Path, workdir: Path | None, options: Options, serial: bool = False) -> int:
+def demo(
+    root: Path,
+    workdir: Path | None,
+    options: Options,
+    serial: bool = False,
+    executor: str = "local",
+    slurm_options: slurm.SlurmOptions | None = None,
+) -> int:
     """Grade the bundled demo submissions in a copy of the course; 0 if the scores are right."""
     demo_dir = root / "demo"
     expected = json.loads((demo_dir / "expected_scores.json").read_text())
@@ -191,7 +213,9 @@ def demo(root: Path, workdir: Path | None, options: Options, serial: bool = Fals
     demo_course = course.copy_course(root, work / "autograder")
     for student in expected["scores"]:
         shutil.copytree(demo_dir / student, demo_course / "submitted" / student, dirs_exist_ok=True)
-    grades = grade_lab(demo_course, lab, options, serial=serial)
+    grades = grade_lab(
+        demo_course, lab, options, serial=serial, executor=executor, slurm_options=slurm_options
+    )
     print(f"\nfeedback: {demo_course / 'feedback'}/<student>/{lab}/{lab}.html")
     print(f"grades:   {demo_course / f'grades_{lab}.csv'}")
     wrong = [g for g in grades if abs(g.score - expected["scores"][g.student]) > 1e-9]
@@ -234,6 +258,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-gb", type=float, default=defaults.memory_bytes / GiB)
     parser.add_argument("--max-processes", type=int, default=defaults.max_processes)
     parser.add_argument("--allow-network", action="store_true", help="keep the host network")
+    cluster = parser.add_argument_group(
+        "SLURM (--executor slurm: a job array of shards; JOBS is then the workers per shard)"
+    )
+    cluster.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        default=os.environ.get("EXECUTOR") or "local",
+        help="where to grade: this machine (default) or a SLURM cluster",
+    )
+    cluster.add_argument("--shards", type=int, default=0, help="array tasks (default: automatic)")
+    cluster.add_argument(
+        "--max-running", type=int, default=0, help="cap on shards running at once (%%T)"
+    )
+    cluster.add_argument("--partition", help="sbatch --partition")
+    cluster.add_argument("--account", help="sbatch --account")
+    cluster.add_argument("--shard-time", help="sbatch --time per shard, e.g. 01:00:00")
+    cluster.add_argument("--shard-memory", help="sbatch --mem per shard, e.g. 16G")
+    cluster.add_argument(
+        "--sbatch-line",
+        action="append",
+        default=[],
+        help="an extra #SBATCH line (repeatable; ';' separates several), e.g. --qos=short",
+    )
+    cluster.add_argument(
+        "--slurm-dir", type=Path, help="run directory shared by all nodes (default <root>/.slurm)"
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
     settings = SandboxSettings(
@@ -253,14 +303,25 @@ def main(argv: list[str] | None = None) -> int:
         require_sandbox=args.require_sandbox,
         force=args.force,
     )
+    slurm_options = slurm.SlurmOptions(
+        shards=args.shards,
+        max_running=args.max_running,
+        partition=args.partition,
+        account=args.account,
+        time=args.shard_time,
+        memory=args.shard_memory,
+        extra=[part for line in args.sbatch_line for part in line.split(";") if part.strip()],
+        run_dir=args.slurm_dir,
+    )
+    run = {"serial": args.serial, "executor": args.executor, "slurm_options": slurm_options}
     if args.demo:
-        return demo(root, args.workdir, options, serial=args.serial)
+        return demo(root, args.workdir, options, **run)
     if not args.lab or not labs.is_lab_id(args.lab):
         parser.error("give the lab to grade, e.g. `make grade LAB=lab03`")
     known = labs.lab_ids(root / "notebooks")
     if args.lab not in known:
         parser.error(f"{args.lab} is not a lab of the course (course.yml): {', '.join(known)}")
-    grade_lab(root, args.lab, options, serial=args.serial, csv_path=args.csv)
+    grade_lab(root, args.lab, options, csv_path=args.csv, **run)
     print(f"\nwrote {args.csv or root / f'grades_{args.lab}.csv'}")
     print(f"feedback in {root / 'feedback'}/<student>/{args.lab}/")
     return 0
