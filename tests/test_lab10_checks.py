@@ -552,7 +552,7 @@ def test_a_blocked_call_passes_the_visible_checks_and_costs_its_own_part_only(
 
 
 @pytest.mark.slow  # imports torch and reads the text (a few seconds)
-def test_train_step_passes_and_its_mistakes_are_refused():
+def test_train_step_passes_and_its_mistakes_are_refused(one_torch_thread):
     exec(_lab_cells(LAB)["test_train_step"], _run_cells(LAB, TRAINING_ANSWERS, {"DEVICE": "cpu"}))
     for old, new, refusal in TRAIN_STEP_MISTAKES:
         namespace = _run_cells(LAB, TRAINING_ANSWERS, {"DEVICE": "cpu"}, [("training", old, new)])

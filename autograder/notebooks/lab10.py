@@ -191,8 +191,9 @@ def _step_inputs(rng, case, dtype):
     return tuple(a.astype(dtype) for a in arrays)
 
 
+_answer = rnn_step_forward  # (not alone on a line: a bare name could match the page's text)
 check_against_reference(
-    rnn_step_forward,
+    _answer,
     lambda *args: ref_rnn.rnn_step_forward(*args)[0],
     _step_inputs,
     name="rnn_step_forward (hidden; N, D, H): h",
@@ -293,8 +294,9 @@ def _step_gradient_inputs(rng, case, dtype):
     return rng.standard_normal((n, hidden)).astype(dtype), rnn_step_cache(x, h_prev, Wx, Wh, b)
 
 
+_answer = rnn_step_backward  # (not alone on a line: a bare name could match the page's text)
 check_against_reference(
-    rnn_step_backward,
+    _answer,
     reference_rnn_step_backward,
     _step_gradient_inputs,
     name="rnn_step_backward (hidden; N, D, H; dx, dh_prev, dWx, dWh, db)",
@@ -431,8 +433,9 @@ def _sequence_inputs(rng, case, dtype):
     return tuple(a.astype(dtype) for a in arrays)
 
 
+_answer = rnn_forward  # (not alone on a line: a bare name could match the page's text)
 check_against_reference(
-    rnn_forward,
+    _answer,
     lambda *args: ref_rnn.rnn_forward(*args)[0],
     _sequence_inputs,
     name="rnn_forward (hidden; N, T, D, H): h",
@@ -548,8 +551,9 @@ def _bptt_inputs(rng, case, dtype):
     return dh, rnn_sequence_cache(x, h0, Wx, Wh, b)
 
 
+_answer = rnn_backward  # (not alone on a line: a bare name could match the page's text)
 check_against_reference(
-    rnn_backward,
+    _answer,
     reference_rnn_backward,
     _bptt_inputs,
     name="rnn_backward (hidden; N, T, D, H; dx, dh0, dWx, dWh, db)",
@@ -682,8 +686,9 @@ def _lstm_inputs(rng, case, dtype):
     return tuple(a.astype(dtype) for a in arrays)
 
 
+_answer = lstm_step_forward  # (not alone on a line: a bare name could match the page's text)
 check_against_reference(
-    lstm_step_forward,
+    _answer,
     lambda *args: ref_rnn.lstm_step_forward(*args)[:2],
     _lstm_inputs,
     name="lstm_step_forward (hidden; N, D, H; h, c)",
@@ -873,8 +878,9 @@ def _attention_inputs(rng, case, dtype):
     return q.astype(dtype), k.astype(dtype), v.astype(dtype), mask
 
 
+_answer = attention_forward  # (not alone on a line: a bare name could match the page's text)
 check_against_reference(
-    attention_forward,
+    _answer,
     lambda q, k, v, mask: ref_attention.attention_forward(q, k, v, mask=mask)[0],
     _attention_inputs,
     name="attention_forward (hidden; leading axes, Tq, Tk, d, dv, mask): out",
@@ -985,8 +991,9 @@ def _attention_gradient_inputs(rng, case, dtype):
     return dout, attention_cache(q, k, v, mask)
 
 
+_answer = attention_backward  # (not alone on a line: a bare name could match the page's text)
 check_against_reference(
-    attention_backward,
+    _answer,
     reference_attention_backward,
     _attention_gradient_inputs,
     name="attention_backward (hidden; leading axes, Tq, Tk, d, dv, mask; dq, dk, dv)",
@@ -1187,8 +1194,11 @@ def _mha_inputs(rng, case, dtype):
     return x_q, x_kv, params, num_heads, mask
 
 
+_answer = (
+    multihead_attention_forward  # (not alone on a line: a bare name could match the page's text)
+)
 check_against_reference(
-    multihead_attention_forward,
+    _answer,
     mha_reference,
     _mha_inputs,
     name="multihead_attention_forward (hidden; N, Tq, Tk, D, heads, mask)",
@@ -1256,7 +1266,7 @@ from lapenna_labs.charlm import CharVocabulary, load_text, train_val_split  # no
 
 TASK_DEVICE = DEVICE  # noqa: F821 (defined by the device cell at the top)
 ON_GPU = TASK_DEVICE == "cuda"
-if GRADING or not ON_GPU:
+if GRADING:
     # The grader runs several notebooks at once on 2 cores: two threads per kernel would
     # oversubscribe them and train several times slower.
     torch.set_num_threads(1)
@@ -1559,8 +1569,9 @@ def _validation_loss(model, ids, block_size, batches=20, batch_size=32):
 
 torch.manual_seed(1)  # fresh initial weights
 _graded_model = TinyCharTransformer(_vocab.size, 32, 48, num_layers=1)
+_answer = train_char_model  # (not alone on a line: a bare name could match the page's text)
 _losses = call_blocked(
-    train_char_model,
+    _answer,
     _graded_model,
     _train,
     120,
