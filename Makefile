@@ -78,11 +78,26 @@ labs: $(STAMP)
 ## grade: autograde autograder/submitted/*/$(LAB)/ -> feedback HTML + autograder/grades_$(LAB).csv (LAB=labNN)
 ## JOBS: submissions graded at once, each in the bubblewrap sandbox (default: all cores);
 ## FORCE=1 re-grades unchanged submissions too (for a fresh JOBS=1 vs JOBS=N throughput figure)
+## EXECUTOR=slurm grades on a SLURM cluster: a job array of SHARDS shards (default: automatic),
+## at most MAX_RUNNING at once, JOBS workers each; PARTITION, ACCOUNT, SHARD_TIME (01:00:00),
+## SHARD_MEM (16G) and SBATCH_LINES (extra #SBATCH lines, ';'-separated) go to sbatch
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 FORCE ?=
+EXECUTOR ?= local
+SHARDS ?=
+MAX_RUNNING ?=
+PARTITION ?=
+ACCOUNT ?=
+SHARD_TIME ?=
+SHARD_MEM ?=
+SBATCH_LINES ?=
 grade: $(STAMP)
 	@test -n "$(LAB)" || { echo "usage: make grade LAB=labNN (e.g. LAB=lab03)"; exit 2; }
-	$(BIN)/python autograder/grade.py $(LAB) --jobs $(JOBS) $(if $(FORCE),--force)
+	$(BIN)/python autograder/grade.py $(LAB) --jobs $(JOBS) $(if $(FORCE),--force) \
+	  --executor $(EXECUTOR) $(if $(SHARDS),--shards $(SHARDS)) \
+	  $(if $(MAX_RUNNING),--max-running $(MAX_RUNNING)) $(if $(PARTITION),--partition $(PARTITION)) \
+	  $(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(SHARD_TIME),--shard-time $(SHARD_TIME)) \
+	  $(if $(SHARD_MEM),--shard-memory $(SHARD_MEM)) $(if $(SBATCH_LINES),--sbatch-line="$(SBATCH_LINES)")
 
 ## grade-demo: grade the five bundled demo submissions of lab01 in a temporary course and print the table
 grade-demo: $(STAMP)

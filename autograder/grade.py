@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sbatch-line",
         action="append",
         default=[],
-        help="an extra #SBATCH line (repeatable; ';' separates several), e.g. --qos=short",
+        help="an extra #SBATCH line (repeatable; ';' separates several): --sbatch-line=--qos=low",
     )
     cluster.add_argument(
         "--slurm-dir", type=Path, help="run directory shared by all nodes (default <root>/.slurm)"
