@@ -42,6 +42,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -49,11 +50,13 @@ import math
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -291,6 +294,115 @@ def job_state(job: str) -> str:
 def cancel(array_jobs: list[str]) -> None:
     if array_jobs:
         _slurm("scancel", *array_jobs, check=False)
+
+
+# ---------------------------------------------------------------------------- a local SLURM
+
+
+LOCAL_NODE = "lapenna-node"
+
+
+def local_slurm_conf(folder: Path, max_array_size: int = SLURM_DEFAULT_MAX_ARRAY_SIZE) -> str:
+    """A ``slurm.conf`` for a one-node SLURM on this machine (node at 127.0.0.1, no
+    accounting, no systemd, no munge: ``auth/none``), its state and logs in ``folder``."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    return f"""\
+ClusterName=lapenna-local
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort={ports[0]}
+SlurmdPort={ports[1]}
+AuthType=auth/none
+CredType=cred/none
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation={folder}/state
+SlurmdSpoolDir={folder}/spool
+SlurmctldPidFile={folder}/slurmctld.pid
+SlurmdPidFile={folder}/slurmd.pid
+SlurmctldLogFile={folder}/slurmctld.log
+SlurmdLogFile={folder}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SchedulerType=sched/backfill
+MaxArraySize={max_array_size}
+ReturnToService=2
+NodeName={LOCAL_NODE} NodeAddr=127.0.0.1 CPUs={os.cpu_count() or 1} State=UNKNOWN
+PartitionName=debug Nodes={LOCAL_NODE} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+@contextlib.contextmanager
+def local_cluster(
+    folder: Path, max_array_size: int = SLURM_DEFAULT_MAX_ARRAY_SIZE, timeout: float = 60
+) -> Iterator[Path]:
+    """Run a one-node SLURM on this machine (root only): write :func:`local_slurm_conf` to
+    ``folder``, start ``slurmctld -D`` and ``slurmd -D`` in the background, wait until
+    ``sinfo`` shows the node idle, point ``SLURM_CONF`` at it; on leaving, cancel its jobs
+    and stop both daemons by their process IDs. For the tests, the benchmark and a try."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for sub in ("state", "spool"):
+        (folder / sub).mkdir(exist_ok=True)
+    conf = folder / "slurm.conf"
+    conf.write_text(local_slurm_conf(folder, max_array_size))
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(conf)
+    daemons: list[subprocess.Popen[bytes]] = []
+    try:
+        for cmd in (
+            ["slurmctld", "-D", "-f", str(conf)],
+            ["slurmd", "-D", "-N", LOCAL_NODE, "-f", str(conf)],
+        ):
+            with (folder / f"{cmd[0]}.out").open("wb") as log:
+                daemons.append(
+                    subprocess.Popen(
+                        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    )
+                )
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            done = _slurm("sinfo", "-h", "-N", "-o", "%T", check=False)
+            state = done.stdout.strip()
+            if state == "idle":
+                break
+            time.sleep(0.5)
+        else:
+            logs = "".join(
+                (folder / n).read_text(errors="replace")[-1500:]
+                for n in ("slurmctld.out", "slurmd.out", "slurmctld.log", "slurmd.log")
+                if (folder / n).exists()
+            )
+            raise RuntimeError(f"the local SLURM node did not become idle ({state!r}):\n{logs}")
+        yield conf
+    finally:
+        if daemons:
+            _slurm("scancel", "--user", str(os.geteuid()), check=False)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                done = _slurm("squeue", "-h", check=False)
+                if done.returncode != 0 or not done.stdout.strip():
+                    break
+                time.sleep(0.5)
+        for proc in reversed(daemons):
+            proc.send_signal(signal.SIGTERM)
+        for proc in daemons:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if previous is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous
 
 
 # ---------------------------------------------------------------------------- the shard

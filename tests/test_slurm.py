@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -56,106 +54,13 @@ pytestmark = [
 ]
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _conf(folder: Path, node: str) -> str:
-    ctld_port, d_port = _free_ports(2)
-    return f"""\
-ClusterName=lapenna-test
-SlurmctldHost=localhost(127.0.0.1)
-SlurmctldPort={ctld_port}
-SlurmdPort={d_port}
-AuthType=auth/none
-CredType=cred/none
-SlurmUser=root
-SlurmdUser=root
-StateSaveLocation={folder}/state
-SlurmdSpoolDir={folder}/spool
-SlurmctldPidFile={folder}/slurmctld.pid
-SlurmdPidFile={folder}/slurmd.pid
-SlurmctldLogFile={folder}/slurmctld.log
-SlurmdLogFile={folder}/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SchedulerType=sched/backfill
-MaxArraySize={MAX_ARRAY_SIZE}
-ReturnToService=2
-NodeName={node} NodeAddr=127.0.0.1 CPUs={os.cpu_count() or 1} State=UNKNOWN
-PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
-"""
-
-
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    """A running one-node SLURM; ``SLURM_CONF`` points at it for this process and its jobs."""
-    folder = tmp_path_factory.mktemp("slurm")
-    for sub in ("state", "spool"):
-        (folder / sub).mkdir()
-    node = "lapenna-node"
-    conf = folder / "slurm.conf"
-    conf.write_text(_conf(folder, node))
-    previous = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(conf)
-    daemons = []
-    for cmd in (
-        ["slurmctld", "-D", "-f", str(conf)],
-        ["slurmd", "-D", "-N", node, "-f", str(conf)],
-    ):
-        log = (folder / f"{cmd[0]}.out").open("wb")
-        daemons.append(
-            subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        )
-        log.close()
-    try:
-        deadline = time.monotonic() + 60
-        state = ""
-        while time.monotonic() < deadline:
-            done = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True)
-            state = done.stdout.strip()
-            if state == "idle":
-                break
-            time.sleep(0.5)
-        else:
-            logs = "".join(
-                (folder / n).read_text(errors="replace")[-1500:]
-                for n in ("slurmctld.out", "slurmd.out", "slurmctld.log", "slurmd.log")
-                if (folder / n).exists()
-            )
-            pytest.fail(f"the SLURM node did not become idle (sinfo: {state!r}):\n{logs}")
-        yield folder
-    finally:
-        subprocess.run(["scancel", "--user", "root"], capture_output=True, check=False)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            done = subprocess.run(["squeue", "-h"], capture_output=True, text=True)
-            if done.returncode != 0 or not done.stdout.strip():
-                break
-            time.sleep(0.5)
-        for proc in reversed(daemons):
-            proc.send_signal(signal.SIGTERM)
-        for proc in daemons:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if previous is None:
-            os.environ.pop("SLURM_CONF", None)
-        else:
-            os.environ["SLURM_CONF"] = previous
+    """A running one-node SLURM (``slurm.local_cluster``: ``slurmctld -D`` and ``slurmd -D``
+    started here, stopped by their PIDs at the end); ``SLURM_CONF`` points at it for this
+    process and its jobs."""
+    with slurm.local_cluster(tmp_path_factory.mktemp("slurm"), MAX_ARRAY_SIZE) as conf:
+        yield conf
 
 
 def make_class(dest: Path, students: dict[str, str]) -> Path:
