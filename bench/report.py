@@ -18,6 +18,7 @@ import _common
 import bench_book
 import bench_cnn
 import bench_conv
+import bench_grading_slurm
 import bench_sequences
 import bench_timing
 
@@ -75,12 +76,20 @@ SCRIPTS = [
         "`make bench-grading`",
         "about 15-20 min",
     ),
+    (
+        "`bench/bench_grading_slurm.py`",
+        "How long does a class take as a SLURM job array of shards, against the local "
+        "parallel grader, and are the scores the same?",
+        "`.venv/bin/python bench/bench_grading_slurm.py` (root; starts a one-node SLURM "
+        "where there is no cluster)",
+        "about 5 min",
+    ),
 ]
 
 INTRO = """\
 # Benchmarks
 
-Seven questions a user of this course may ask, each answered by a script that prints a table and
+Eight questions a user of this course may ask, each answered by a script that prints a table and
 writes its figures, the machine and the command that reproduces them to `bench/results/*.json`.
 This page is generated from those files by `bench/report.py` (do not edit the tables by hand).
 
@@ -489,6 +498,7 @@ def render(results: Path = _common.RESULTS) -> str:
         ("conv", section_conv),
         ("cnn", section_cnn),
         ("sequences", bench_sequences.section),
+        ("grading_slurm", bench_grading_slurm.section),
     ):
         payload = load(name, results)
         if payload is None:
