@@ -923,6 +923,7 @@ def gru_step_forward(
     ``reset_after=False`` layer a single (3H,) bias (our ``bx``, with ``bh = 0``). Cho et al.
     [1]_ write the update as :math:`h = z \odot h_{\text{prev}} + (1 - z) \odot \tilde h`,
     as here; some texts swap the roles of z and 1 - z.
+
     References
     ----------
     .. [1] K. Cho et al., "Learning Phrase Representations using RNN Encoder-Decoder for
@@ -1018,25 +1019,9 @@ def gru_forward(
 
     Notes
     -----
-    :func:`gru_step_forward` at each step.
-    Gates in PyTorch's order (r, z, n), each block of ``Wx``, ``Wh``, ``bx``, ``bh`` H wide:
+    :func:`gru_step_forward` at each step; its Notes give the equations, PyTorch's gate order
+    (r, z, n) and how Keras stores the same blocks.
 
-    .. math::
-        \begin{aligned}
-        r &= \sigma(x W_{xr} + b_{xr} + h_{\text{prev}} W_{hr} + b_{hr}), \qquad
-        z = \sigma(x W_{xz} + b_{xz} + h_{\text{prev}} W_{hz} + b_{hz}) \\
-        n &= \tanh\big(x W_{xn} + b_{xn} + r \odot (h_{\text{prev}} W_{hn} + b_{hn})\big)
-           &&\text{reset\_after=True (PyTorch; Keras's default)} \\
-        n &= \tanh\big(x W_{xn} + b_{xn} + (r \odot h_{\text{prev}}) W_{hn} + b_{hn}\big)
-           &&\text{reset\_after=False (Cho et al. 2014; Keras)} \\
-        h &= (1 - z) \odot n + z \odot h_{\text{prev}}
-        \end{aligned}
-
-    Keras stores the same blocks in the order (z, r, h); its ``reset_after=True`` layer has a
-    bias of shape (2, 3H) (input and recurrent rows: our ``bx`` and ``bh``), its
-    ``reset_after=False`` layer a single (3H,) bias (our ``bx``, with ``bh = 0``). Cho et al.
-    [1]_ write the update as :math:`h = z \odot h_{\text{prev}} + (1 - z) \odot \tilde h`,
-    as here; some texts swap the roles of z and 1 - z.
     Examples
     --------
     >>> import numpy as np
