@@ -174,6 +174,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cluster = subprocess.run(
                 ["sinfo", "-h", "-N", "-o", "%N %c %T"], capture_output=True, text=True
             ).stdout.strip()
+            version = subprocess.run(
+                ["sinfo", "--version"], capture_output=True, text=True
+            ).stdout.strip()
             runs["slurm"] = run_slurm(work / "slurm" / "autograder", lab, args)
             print("slurm done", file=sys.stderr, flush=True)
             if not args.skip_local:  # the daemons idle: the same machine, as for SLURM
@@ -209,9 +212,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cell_timeout_s": args.cell_timeout,
         "cluster": cluster,
         "local_cluster": local_cluster,
-        "slurm_version": subprocess.run(
-            ["sinfo", "--version"], capture_output=True, text=True
-        ).stdout.strip(),
+        "slurm_version": version,
         "slurm": runs.get("slurm"),
         "local": runs.get("local"),
         "comparison": comparison,
