@@ -36,7 +36,8 @@ class Grade:
     ``status`` is ``graded``, ``refused`` (bad input, nothing run), ``failed`` (the grader
     failed: zero) or ``skipped`` (unchanged since the last run, whose grade stands).
     ``reasons`` say why points were lost or the submission refused; ``events`` are the guard's
-    records (kernel deaths, timeouts, tampering, huge output).
+    records (kernel deaths, timeouts, tampering, huge output); ``stages`` the seconds each
+    stage of its grading took (``scheduling``'s profile: scratch copy, kernel start, cells...).
 
     Examples
     --------
@@ -53,6 +54,7 @@ class Grade:
     status: str = "graded"
     seconds: float = 0.0
     events: list[dict[str, Any]] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def reason(self) -> str:
@@ -179,6 +181,7 @@ class Ledger:
         """Store ``grade`` as the result for ``digest`` (the submission's hash); save."""
         entry = asdict(grade)
         entry.pop("events", None)
+        entry.pop("stages", None)
         entry["hash"] = digest
         entry["graded_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
         self.data["students"][grade.student] = entry

@@ -61,7 +61,8 @@ from autograder.gradebook import (
     submission_hash,
 )
 from autograder.intake import copy_submission, inspect_submission, release_notebook
-from autograder.sandbox.launcher import sandbox_status
+from autograder.sandbox import cgroups
+from autograder.sandbox.launcher import group_processes, limits_kind, sandbox_status
 from autograder.sandbox.processes import claim_uid, kill_user_processes, parent_death_prefix
 from autograder.sandbox.settings import ENV_REQUIRE, ENV_SETTINGS, SandboxSettings
 
@@ -145,6 +146,8 @@ class _Running:
     started: float
     slot: int
     notes: list[str]
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (the profile)
+    cgroup: list[str] = field(default_factory=list)  # its control group (cgroups.create)
 
 
 def grade_all(root: Path, lab: str, options: Options | None = None) -> list[Grade]:
@@ -203,14 +206,17 @@ def grade_all(root: Path, lab: str, options: Options | None = None) -> list[Grad
         bar = _progress(len(todo), options.progress, f"grading {lab} (JOBS={jobs})")
         pending = list(todo)
         free_slots = list(range(jobs))
-        while pending or running:
+        collect_later: list[tuple[_Running, bool]] = []  # finished, not yet merged
+        while pending or running or collect_later:
             while pending and free_slots:
                 student, digest = pending.pop(0)
                 folder = root / "submitted" / student / lab
+                t0 = time.perf_counter()
                 try:
                     nb, notes, refusal = inspect_submission(folder, lab, release)
                 except Exception as exc:  # a malformed file must not stop the class
                     nb, notes, refusal = None, [], f"not a Jupyter notebook: unreadable ({exc!r})"
+                inspected = time.perf_counter() - t0
                 if refusal is not None:
                     score = merge_submission(gb, None, lab, student)
                     _remove_autograded(root, lab, student)
@@ -234,7 +240,21 @@ def grade_all(root: Path, lab: str, options: Options | None = None) -> list[Grad
                         uids.get(slot),
                     )
                 )
-            time.sleep(0.2)
+                running[-1].stages["inspect"] = inspected
+            # Collect what finished after its slot got the next submission: merging overlaps
+            # with that worker's start.
+            for run, timed_out in collect_later:
+                t0 = time.perf_counter()
+                res = _collect(root, gb, lab, run, max_score, timed_out, options)
+                res.stages["collect"] = time.perf_counter() - t0
+                _finish(res, run.digest, ledger, log_path, results, bar)
+                graded_now += 1
+                if os.environ.get("LAPENNA_KEEP_SCRATCH") is None:
+                    shutil.rmtree(run.scratch, ignore_errors=True)
+            collect_later = []
+            if not running:
+                continue
+            time.sleep(0.05)
             for run in list(running):
                 timed_out = time.monotonic() - run.started > options.submission_timeout
                 if run.process.poll() is None and not timed_out:
@@ -244,12 +264,10 @@ def grade_all(root: Path, lab: str, options: Options | None = None) -> list[Grad
                 running.remove(run)
                 if run.slot in uids:  # leftovers of this slot's sandbox user
                     kill_user_processes(uids[run.slot], timeout=5)
+                cgroups.destroy(run.cgroup)  # and of its control group
+                run.stages["worker"] = time.perf_counter() - run.stages.pop("_forked")
                 free_slots.append(run.slot)
-                res = _collect(root, gb, lab, run, max_score, timed_out, options)
-                _finish(res, run.digest, ledger, log_path, results, bar)
-                graded_now += 1
-                if os.environ.get("LAPENNA_KEEP_SCRATCH") is None:
-                    shutil.rmtree(run.scratch, ignore_errors=True)
+                collect_later.append((run, timed_out))
         bar.close()
     except KeyboardInterrupt:
         for run in running:
@@ -266,6 +284,7 @@ def grade_all(root: Path, lab: str, options: Options | None = None) -> list[Grad
             gb.close()
         for run in running:
             _kill(run.process)
+            cgroups.destroy(run.cgroup, timeout=5)
         for lock_fd in locks:
             os.close(lock_fd)
         if os.environ.get("LAPENNA_KEEP_SCRATCH") is None:
@@ -281,7 +300,7 @@ def _grading_context(root: Path, lab: str, options: Options) -> str:
     limits = {
         k: v
         for k, v in asdict(options.settings).items()
-        if k not in ("slot", "threads", "require_bwrap", "uid_claimed", "uid_base")
+        if k not in ("slot", "threads", "require_bwrap", "uid_claimed", "uid_base", "cgroup")
     }
     master = root / "source" / lab / f"{lab}.ipynb"
     parts = [file_hash(master), file_hash(root / "nbgrader_config.py"), limits]
@@ -299,7 +318,9 @@ def _has_submission(gb: Any, lab: str, student: str) -> bool:
 
 
 def _remove_abandoned_workdirs() -> None:
-    """Delete the scratch folders of graders that were killed (``kill -9`` leaves them)."""
+    """Delete the scratch folders and control groups of graders that were killed (``kill -9``
+    leaves them)."""
+    cgroups.remove_abandoned()
     for folder in Path(tempfile.gettempdir()).glob("lapenna-grade-*"):
         pid_file = folder / "grader.pid"
         try:
@@ -344,6 +365,7 @@ def _launch(
     options: Options,
     uid: int | None = None,
 ) -> _Running:
+    t0 = time.perf_counter()
     scratch = work / f"s-{hashlib.sha1(student.encode()).hexdigest()[:12]}"
     shutil.copytree(template, scratch, ignore=shutil.ignore_patterns("release", "autograded"))
     dest = scratch / "submitted" / student / lab
@@ -351,9 +373,17 @@ def _launch(
     copy_submission(folder, dest)
     nbformat.write(nb, dest / f"{lab}.ipynb")
     settings = SandboxSettings(**{**asdict(options.settings), "slot": slot, "uid_claimed": uid})
+    group: list[str] = []
+    if limits_kind(settings) != cgroups.RLIMIT:  # all its processes share one limit
+        try:
+            group = cgroups.create(settings.group_memory, group_processes(settings), f"s{slot}")
+        except OSError as exc:  # per-process limits still hold
+            print(f"{student}: no control group ({exc}); per-process limits", file=sys.stderr)
+        settings.cgroup = group
     env = nbgrader_env()
     env[ENV_SETTINGS] = settings.to_env()
     env["LAPENNA_EVENTS_FILE"] = str(scratch / "events.json")
+    env["LAPENNA_STAGES_FILE"] = str(scratch / "stages.json")
     env["TMPDIR"] = str(work)  # the kernel's run folder too: gone with the run's scratch
     if options.require_sandbox:
         env[ENV_REQUIRE] = "1"
@@ -365,6 +395,8 @@ def _launch(
         args += [f"--LapennaExecute.notebook_timeout={options.notebook_timeout}"]
     args += ["--log-level=WARN"]
     log_path = scratch / "worker.log"
+    stages = {"scratch": time.perf_counter() - t0}
+    t0 = time.perf_counter()
     if options.fork and hasattr(os, "fork"):
         process: Any = _ForkedNbgrader(args, scratch, env, log_path)
     else:
@@ -378,7 +410,9 @@ def _launch(
             start_new_session=True,
         )
         log.close()
-    return _Running(student, digest, scratch, process, time.monotonic(), slot, notes)
+    stages["start_worker"] = time.perf_counter() - t0
+    stages["_forked"] = t0
+    return _Running(student, digest, scratch, process, time.monotonic(), slot, notes, stages, group)
 
 
 class _ForkedNbgrader:
@@ -390,6 +424,8 @@ class _ForkedNbgrader:
 
     def __init__(self, args: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
         import nbgrader.apps.nbgraderapp  # noqa: F401 - imported once, before forking
+
+        _preimport()
 
         sys.stdout.flush()
         sys.stderr.flush()
@@ -446,6 +482,18 @@ class _ForkedNbgrader:
                 raise subprocess.TimeoutExpired("nbgrader", timeout or 0)
             time.sleep(0.05)
         return self.returncode
+
+
+def _preimport() -> None:
+    """What every worker would import on its own (the sandbox's kernel manager and guard, which
+    its ``nbgrader_config.py`` loads, and matplotlib, for the font cache it copies): once here,
+    before forking, instead of once per submission."""
+    try:
+        import matplotlib  # noqa: F401
+
+        import autograder.sandbox.guard  # noqa: F401
+    except ImportError:  # the worker then reports it
+        pass
 
 
 def _die_with(parent: int) -> None:
@@ -523,7 +571,12 @@ def _collect(
     for event in events:
         if event["kind"] in ("tampering", "kernel_died", "huge_output", "timeout"):
             reasons.append(f"{event['cell']}: {event['kind'].replace('_', ' ')}: {event['detail']}")
-    return Grade(run.student, lab, score, max_score, reasons, status, seconds, events)
+    stages = dict(run.stages)
+    try:  # the guard's spans, inside the worker
+        stages.update(json.loads((run.scratch / "stages.json").read_text()))
+    except (OSError, json.JSONDecodeError):
+        pass
+    return Grade(run.student, lab, score, max_score, reasons, status, seconds, events, stages)
 
 
 def _finish(

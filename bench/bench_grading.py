@@ -128,6 +128,7 @@ def run_parallel(root: Path, lab: str, cell_timeout: int, jobs: int) -> dict[str
         "scores": {r.student: r.score for r in results},
         "gradebook_scores": book,
         "statuses": {r.student: r.status for r in results if r.status != "graded"},
+        "stages_mean_s": stage_means(results),
         "reasons": {r.student: r.reason for r in results if r.reason},
         "sandbox": description,
         "kernel_blas_threads": threads,
@@ -138,6 +139,19 @@ def run_parallel(root: Path, lab: str, cell_timeout: int, jobs: int) -> dict[str
         ),
         "log_tail": stderr.getvalue()[-1500:],
     }
+
+
+def stage_means(results: list[Any]) -> dict[str, float]:
+    """Seconds per stage of one submission's grading, averaged over the class (``Grade.stages``,
+    ``time.perf_counter`` spans: in the grader ``inspect``, ``scratch`` (the course copy),
+    ``start_worker``, ``worker`` (nbgrader autograde, all of it), ``collect`` (the merge); in
+    the worker ``kernel_start``, ``fingerprint`` (all the integrity checks), ``cells`` and
+    ``execute`` (the whole Execute preprocessor, kernel shutdown included))."""
+    keys = sorted({key for r in results for key in r.stages})
+    timed = [r for r in results if r.stages]
+    if not timed:
+        return {}
+    return {key: round(sum(r.stages.get(key, 0.0) for r in timed) / len(timed), 3) for key in keys}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -410,3 +410,70 @@ def test_guard_catches_a_patched_torch_in_a_sandboxed_kernel(tmp_path):
     assert changed == [] and "torch.nn.functional.<attributes>" in baseline
     assert "torch.nn.functional.conv2d" in guard.integrity_changes(baseline, later)[0]
     assert outs[-1]["stdout"].strip() == repr([guard.FINGERPRINT_RESULT])
+
+
+class _InProcessGuard(guard.GradingGuardMixin):
+    """The guard's fingerprint protocol with this process standing in for the kernel: the code
+    the guard would send runs here, and its result is read back the way ``_silent`` reads it."""
+
+    class log:  # nbgrader's logger, as the guard uses it
+        warning = staticmethod(lambda *args: None)
+
+    def __init__(self, guarded: tuple[str, ...]) -> None:
+        self._guard_reset()
+        self.guarded, self.sent = guarded, []
+
+    def _silent(self, code, expression=None, timeout=60):
+        code = code.replace("module.fingerprint(", f"module.fingerprint(guarded={self.guarded!r}, ")
+        namespace = {"__name__": "__main__"}
+        exec(code, namespace)
+        self.sent.append(ast.literal_eval(namespace[expression]))
+        return ast.literal_eval(namespace[expression])
+
+
+def test_guard_relists_only_changed_guarded_modules_and_still_names_a_replacement():
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    checker = _InProcessGuard(GUARDED)
+    baseline = checker._fingerprint()
+    assert "torch.nn.functional.<attributes>" in checker.sent[-1]
+    again = checker._fingerprint()
+    # Unchanged modules came back without their listing (the quick digest matched) ...
+    assert "torch.nn.functional.<attributes>" not in checker.sent[-1]
+    # ... and the guard filled it in: the same fingerprint as a full one.
+    assert guard.integrity_changes(baseline, again)[0] == []
+    assert again["torch.nn.functional.<attributes>"] == baseline["torch.nn.functional.<attributes>"]
+    saved, functional.conv2d = functional.conv2d, _notebook_function()
+    try:
+        planted = checker._fingerprint()
+        assert "torch.nn.functional.<attributes>" in checker.sent[-1]  # relisted
+        functional.conv2d = functional.conv1d
+        swapped = checker._fingerprint()
+    finally:
+        functional.conv2d = saved
+    assert guard.integrity_changes(baseline, planted)[0] == ["torch.nn.functional.conv2d"]
+    assert guard.integrity_changes(baseline, swapped)[0] == ["torch.nn.functional.<attributes>"]
+    assert guard.integrity_changes(baseline, checker._fingerprint())[0] == []
+
+
+def test_guard_relists_a_guarded_function_whose_code_was_swapped(monkeypatch):
+    from lapenna_labs import activations
+
+    checker = _InProcessGuard(("lapenna_labs",))
+    baseline = checker._fingerprint()
+    checker._fingerprint()
+    monkeypatch.setattr(activations.relu, "__code__", (lambda x: x).__code__)
+    changed, _ = guard.integrity_changes(baseline, checker._fingerprint())
+    assert "lapenna_labs.activations.relu" in changed
+    assert "lapenna_labs.activations.<attributes>" in checker.sent[-1]  # the quick digest saw it
+
+
+def test_guard_refuses_a_listing_skipped_without_being_asked():
+    checker = _InProcessGuard(("json",))
+    checker._fingerprint()
+    checker._quick = {}  # the kernel claims to skip a module the guard holds no listing of
+    checker._silent = lambda code, expression=None, timeout=60: {
+        "json.<quick>": "0" * 40,
+        "sys.modules[json]": "loaded",
+    }
+    assert checker._fingerprint() is None  # "the integrity check itself" then

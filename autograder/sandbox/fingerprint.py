@@ -41,9 +41,11 @@ True
 
 from __future__ import annotations
 
+import array
 import builtins
 import hashlib
 import importlib
+import operator
 import pkgutil
 import sys
 import types
@@ -54,6 +56,9 @@ from typing import Any
 WATCHED_MODULES = (
     "builtins",
     "math",
+    "array",  # these three compute the digests: replacing them must show
+    "hashlib",
+    "operator",
     "numpy",
     "numpy.linalg",
     "numpy.random",
@@ -65,6 +70,11 @@ WATCHED_MODULES = (
 INSTANCE_CALLABLES = "<instance callables>"
 FOREIGN_CALLABLES = "<foreign callables>"
 ATTRIBUTES = "<attributes>"  # a guarded module's digest of its attributes
+# A guarded module's quick digest: every name and the identity of every value, and the code and
+# defaults of each function. Not evidence (a legitimately changed constant changes it) but a
+# cache key: when it is the one the guard knew (``known``), nothing ``<attributes>`` and
+# ``<foreign callables>`` cover can have changed, and they are not computed again.
+QUICK = "<quick>"
 # Builtins that change by themselves: IPython's last results, and the input() that ipykernel
 # installs at every request.
 _VOLATILE_BUILTINS = ("_", "__", "___", "input")
@@ -174,18 +184,57 @@ def loaded_guarded_modules(names: Iterable[str]) -> dict[str, types.ModuleType]:
     return found
 
 
+_WRAPPERS = (staticmethod, classmethod)
+
+
+def _quick_digest(module: types.ModuleType, dispatcher: type | None) -> str:
+    """Every name of ``module``, the identity of every value, and the code and defaults of
+    each function (and of NumPy's ``_implementation`` behind its dispatchers, ``dispatcher``):
+    C-level maps over the namespace, a few milliseconds for all of torch."""
+    namespace = vars(module)
+    values = list(namespace.values())
+    function = types.FunctionType
+    functions = [v for v in values if type(v) is function]
+    functions += [v.__func__ for v in values if type(v) in _WRAPPERS]
+    if dispatcher is not None:
+        functions += [getattr(v, "_implementation", None) for v in values if type(v) is dispatcher]
+        functions = [f for f in functions if type(f) is function]
+    ids = list(map(id, values))
+    for attribute in ("__code__", "__defaults__", "__kwdefaults__"):
+        ids += map(id, map(operator.attrgetter(attribute), functions))
+    names = "\0".join(map(str, namespace)).encode(errors="replace")
+    digest = hashlib.sha1(names, usedforsecurity=False)
+    digest.update(array.array("Q", ids).tobytes())
+    return digest.hexdigest()
+
+
 def _add_guarded(out: dict[str, str], name: str, module: types.ModuleType) -> None:
     # Module-valued attributes are left out: lazy loaders (TensorFlow's) replace themselves in
     # their parent when first used, and a guarded submodule is listed in its own right. Classes
     # count by identity only (their methods would triple the cost: the hidden tests rebind
     # module attributes). A watched module keeps its own entry for its sys.modules identity.
+    # The digest covers what ``_add`` lists (every callable by identity, a function's code
+    # and defaults too, NumPy's ``_implementation``), built with comprehensions rather than one
+    # branchy loop: with torch's ~900 submodules (~37,000 names) this runs before every test
+    # cell. Modules are not callable, so the filter drops them.
     out.setdefault(f"sys.modules[{name}]", "loaded")
-    namespace = dict(vars(module))
-    entries: dict[str, str] = {}
-    _add(entries, name + ".", namespace, None, modules=False)
-    digest = hashlib.sha1(repr(sorted(entries.items())).encode(), usedforsecurity=False)
+    function = types.FunctionType
+    pairs = [(k, v.__func__ if type(v) in _WRAPPERS else v) for k, v in vars(module).items()]
+    pairs = [(k, v) for k, v in pairs if callable(v)]
+    entries = [(k, id(v)) for k, v in pairs]
+    entries += [
+        (k, id(v.__code__), id(v.__defaults__), id(v.__kwdefaults__))
+        for k, v in pairs
+        if type(v) is function
+    ]
+    impls = [(k, getattr(v, "_implementation", None)) for k, v in pairs if type(v) is not function]
+    entries += [
+        (k, id(i), id(i.__code__), id(i.__defaults__)) for k, i in impls if type(i) is function
+    ]
+    entries.sort()
+    digest = hashlib.sha1(repr(entries).encode(), usedforsecurity=False)
     out[f"{name}.{ATTRIBUTES}"] = digest.hexdigest()
-    planted = sorted(key for key, value in namespace.items() if callable(value) and foreign(value))
+    planted = sorted(k for k, v in pairs if foreign(v))
     out[f"{name}.{FOREIGN_CALLABLES}"] = repr(planted)
 
 
@@ -228,7 +277,9 @@ def _add_ipython(out: dict[str, str], shell: Any) -> None:
         out["ipython.events." + event] = repr(sorted(repr(c) for c in callbacks if foreign(c)))
 
 
-def fingerprint(guarded: Iterable[str] | None = None) -> dict[str, str]:
+def fingerprint(
+    guarded: Iterable[str] | None = None, known: dict[str, str] | None = None
+) -> dict[str, str]:
     """Name -> identity of everything the tests rely on (see the module docstring).
 
     Parameters
@@ -236,6 +287,11 @@ def fingerprint(guarded: Iterable[str] | None = None) -> dict[str, str]:
     guarded : iterable of str, optional
         The guarded modules; default :func:`guarded_modules`. Only those already imported are
         listed, with their imported submodules.
+    known : dict of str to str, optional
+        Guarded module -> the ``<quick>`` digest the caller already holds the listing of. A
+        module whose quick digest is still that gets only its ``<quick>`` entry (and
+        ``sys.modules[...]``), not its ``<attributes>`` and ``<foreign callables>``: the caller
+        fills those in (``guard.GradingGuardMixin``). With torch loaded that is most of the cost.
 
     Returns
     -------
@@ -246,10 +302,11 @@ def fingerprint(guarded: Iterable[str] | None = None) -> dict[str, str]:
     """
     with warnings.catch_warnings():  # deprecated aliases warn when looked at
         warnings.simplefilter("ignore")
-        return _fingerprint(guarded_modules() if guarded is None else tuple(guarded))
+        names = guarded_modules() if guarded is None else tuple(guarded)
+        return _fingerprint(names, known or {})
 
 
-def _fingerprint(guarded: tuple[str, ...]) -> dict[str, str]:
+def _fingerprint(guarded: tuple[str, ...], known: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in watched_modules():
         try:
@@ -258,8 +315,15 @@ def _fingerprint(guarded: tuple[str, ...]) -> dict[str, str]:
             continue
         out[f"sys.modules[{name}]"] = str(id(sys.modules.get(name)))
         _add(out, name + ".", dict(vars(module)), name)
+    numpy = sys.modules.get("numpy")
+    dispatcher = type(getattr(numpy, "sum", None)) if numpy is not None else None
     for name, module in loaded_guarded_modules(guarded).items():
-        _add_guarded(out, name, module)
+        quick = _quick_digest(module, dispatcher)
+        out[f"{name}.{QUICK}"] = quick
+        if known.get(name) == quick:
+            out.setdefault(f"sys.modules[{name}]", "loaded")
+        else:
+            _add_guarded(out, name, module)
     get_ipython = getattr(builtins, "get_ipython", None)  # IPython puts it there in a kernel
     shell = get_ipython() if get_ipython is not None else None
     if shell is not None:

@@ -25,6 +25,7 @@ from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 
+from autograder.sandbox import cgroups
 from autograder.sandbox.processes import parent_death_prefix, thread_count
 from autograder.sandbox.settings import ENV_REQUIRE, ENV_SETTINGS, GiB, MiB, SandboxSettings
 
@@ -68,10 +69,32 @@ def sandbox_status(settings: SandboxSettings | None = None) -> tuple[bool, str]:
         f"cpu {settings.cpu_seconds} s, memory {settings.memory_bytes / GiB:g} GiB, "
         f"{settings.max_processes} processes, files {settings.file_size_bytes / MiB:g} MiB"
     )
+    kind = limits_kind(settings)
+    if kind == cgroups.RLIMIT:
+        limits += "; limits per process only (setrlimit: no writable control groups)"
+    else:
+        limits += (
+            f"; per submission ({kind}): memory {settings.group_memory / GiB:g} GiB and "
+            f"{settings.max_processes} processes for all its processes together"
+        )
     if problem is None:
         net = "network on" if settings.network else "no network"
         return True, f"bubblewrap sandbox ({net}, read-only system, private /tmp, {who}; {limits})"
     return False, f"NOT SANDBOXED: {problem}; resource limits only ({who}; {limits})"
+
+
+def limits_kind(settings: SandboxSettings | None = None) -> str:
+    """Which limits hold a submission here: ``"cgroup v2"``, ``"cgroup v1"`` (one group per
+    submission, ``cgroups.py``, plus the per-process limits) or ``"rlimit"`` (per process
+    only: no writable control groups, or ``use_cgroups=False``)."""
+    settings = settings or SandboxSettings.from_env()
+    return cgroups.limits_kind() if settings.use_cgroups else cgroups.RLIMIT
+
+
+def group_processes(settings: SandboxSettings) -> int:
+    """``pids.max`` of a submission's group: its processes plus bubblewrap's two and the
+    launcher's ``setpriv``."""
+    return settings.max_processes + 8
 
 
 def _apply_limits(settings: SandboxSettings) -> None:
@@ -217,6 +240,12 @@ def launch(spec_file: str, kernel_cmd: list[str]) -> None:
     use_bwrap = spec["use_bwrap"]
     sandbox = bwrap_command(settings, workdir, rundir, home, spec["python_roots"])
     argv = (sandbox if use_bwrap else []) + kernel_cmd
+    if settings.cgroup:  # the submission's control group: bubblewrap and the kernel are born in it
+        try:
+            cgroups.enter(settings.cgroup)
+        except OSError as exc:
+            warning = f"LAPENNA WARNING: not in the submission's control group ({exc})"
+            print(warning, file=sys.stderr)
     _apply_limits(settings)
     if not use_bwrap:
         print("LAPENNA WARNING: this kernel is NOT sandboxed (limits only)", file=sys.stderr)

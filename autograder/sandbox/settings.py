@@ -35,6 +35,11 @@ class SandboxSettings:
     cpu_seconds: int = 600  # RLIMIT_CPU of the kernel: CPU time for the whole notebook
     memory_bytes: int = 4 * GiB  # RLIMIT_AS: address space of each sandboxed process
     max_processes: int = 128  # RLIMIT_NPROC: processes and threads of the sandbox's user
+    # Where control groups are writable (cgroups.py): one group per submission holds all its
+    # processes to this much memory (None: memory_bytes) and max_processes (+ bubblewrap's).
+    group_memory_bytes: int | None = None
+    use_cgroups: bool = True  # False: the per-process limits only, even where groups exist
+    cgroup: list[str] = field(default_factory=list)  # this submission's group (the grader's)
     file_size_bytes: int = 64 * MiB  # RLIMIT_FSIZE: the largest file it may write
     open_files: int = 1024  # RLIMIT_NOFILE
     tmp_bytes: int = 512 * MiB  # size of the private tmpfs /tmp
@@ -62,6 +67,11 @@ class SandboxSettings:
     def to_env(self) -> str:
         """The JSON text that :meth:`from_env` reads back."""
         return json.dumps(asdict(self))
+
+    @property
+    def group_memory(self) -> int:
+        """The memory limit of the submission's control group, in bytes."""
+        return self.group_memory_bytes or self.memory_bytes
 
     @property
     def uid(self) -> int | None:
