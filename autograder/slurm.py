@@ -92,7 +92,8 @@ class SlurmOptions:
     run_dir: Path | None = None  # shared between nodes; default <root>/.slurm
     python: str = sys.executable  # the Python on the nodes (same path: a shared virtualenv)
     job_name: str | None = None  # default grade-<lab>
-    poll_seconds: float = 1.0
+    poll_seconds: float = 1.0  # how often the results directory is read
+    queue_seconds: float = 15.0  # how often squeue is asked (sites dislike tight squeue loops)
 
 
 @dataclass
@@ -816,9 +817,13 @@ def _watch(
     wanted = {s: digests[s] for shard in shards for s in shard}
     ended: dict[int, dict[str, Any] | None] = {}
     unseen: dict[int, int] = {}
+    queued: dict[tuple[str, int], str] = {}
+    asked = -math.inf
     while len(ended) < len(shards):
         merger.merge_dir(run / "results", wanted)
-        queued = queued_tasks(arrays)
+        ask = time.monotonic() - asked >= slurm.queue_seconds
+        if ask:
+            queued, asked = queued_tasks(arrays), time.monotonic()
         for i in range(len(shards)):
             if i in ended:
                 continue
@@ -828,11 +833,11 @@ def _watch(
                     ended[i] = json.loads(exit_file.read_text())
                 except (OSError, json.JSONDecodeError):
                     ended[i] = {"exit": "unreadable"}
-            elif task_of[i] not in queued:
+            elif ask and task_of[i] not in queued:
                 unseen[i] = unseen.get(i, 0) + 1
-                if unseen[i] >= 3:  # gone from the queue, and no exit file: killed
+                if unseen[i] >= 2:  # gone from the queue twice, and no exit file: killed
                     ended[i] = None
-            else:
+            elif ask:
                 unseen.pop(i, None)
         if len(ended) < len(shards):
             time.sleep(slurm.poll_seconds)

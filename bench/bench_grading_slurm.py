@@ -100,7 +100,9 @@ def _options(jobs: int, cell_timeout: int) -> scheduling.Options:
 
 
 def run_slurm(root: Path, lab: str, args: argparse.Namespace) -> dict[str, Any]:
-    opts = slurm.SlurmOptions(shards=args.shards, max_running=args.max_running, poll_seconds=0.5)
+    opts = slurm.SlurmOptions(
+        shards=args.shards, max_running=args.max_running, poll_seconds=0.5, queue_seconds=2
+    )
     stderr = io.StringIO()
     t0 = time.perf_counter()
     course.run_nbgrader(root, "generate_assignment", lab, "--force", log_level="ERROR")

@@ -3,7 +3,7 @@
 A session fixture writes a ``slurm.conf`` for one node at 127.0.0.1 into a temporary folder,
 starts ``slurmctld -D`` and ``slurmd -D`` in the background (there is no systemd here), waits
 until ``sinfo`` shows the node idle, and stops both by their process IDs at the end. The
-cluster has ``MaxArraySize=2``, so a class of three shards needs two arrays. Without the SLURM
+cluster has ``MaxArraySize=1``, so a class of two shards needs two arrays. Without the SLURM
 packages the tests skip, saying how to install them.
 
 The class is a few of the demo submissions of lab01 (``autograder/demo/``), in a temporary
@@ -34,7 +34,7 @@ from autograder.scheduling import Options  # noqa: E402
 AUTOGRADER = REPO / "autograder"
 LAB = "lab01"
 EXPECTED = json.loads((AUTOGRADER / "demo" / "expected_scores.json").read_text())["scores"]
-MAX_ARRAY_SIZE = 2
+MAX_ARRAY_SIZE = 1  # one task per array: two shards need two arrays
 CLASS = ("complete", "partly_wrong", "raises")
 
 
@@ -109,15 +109,15 @@ def run_dirs(root: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def local_and_slurm(cluster, tmp_path_factory):
-    """The same class graded locally and on SLURM (three shards: two arrays), through
+    """The same class graded locally and on SLURM (two shards: two arrays), through
     ``grade.grade_lab`` as ``make grade`` runs it."""
     work = tmp_path_factory.mktemp("class")
     students = {s: s for s in CLASS}
     local = make_class(work / "local", students)
     cluster_course = work / "slurm"
     shutil.copytree(local, cluster_course)
-    local_grades = grade.grade_lab(local, LAB, options())
-    shards = slurm.SlurmOptions(shards=3, poll_seconds=0.3)
+    local_grades = grade.grade_lab(local, LAB, options(jobs=2))
+    shards = slurm.SlurmOptions(shards=2, poll_seconds=0.3, queue_seconds=0.5)
     slurm_grades = grade.grade_lab(
         cluster_course, LAB, options(), executor="slurm", slurm_options=shards
     )
@@ -143,9 +143,9 @@ def test_an_array_above_max_array_size_is_split(local_and_slurm):
     cluster_course = local_and_slurm[2]
     (run,) = run_dirs(cluster_course)
     arrays = json.loads((run / "jobs.json").read_text())
-    assert [(a["offset"], a["count"]) for a in arrays] == [(0, 2), (2, 1)]
+    assert [(a["offset"], a["count"]) for a in arrays] == [(0, 1), (1, 1)]
     assert len({a["job"] for a in arrays}) == 2
-    assert sorted(p.name for p in (run / "exit").iterdir()) == [f"shard-{i}" for i in range(3)]
+    assert sorted(p.name for p in (run / "exit").iterdir()) == [f"shard-{i}" for i in range(2)]
     script = (run / "shard.sbatch").read_text()
     assert "#SBATCH --cpus-per-task=1" in script
 
@@ -162,7 +162,12 @@ def test_a_cancelled_shard_loses_nothing_and_the_rerun_merges_each_once(cluster,
 
     def first_run() -> None:
         try:
-            slurm.grade_all(root, LAB, options(), slurm.SlurmOptions(shards=2, poll_seconds=0.3))
+            slurm.grade_all(
+                root,
+                LAB,
+                options(),
+                slurm.SlurmOptions(shards=2, poll_seconds=0.3, queue_seconds=0.5),
+            )
         except BaseException as exc:  # handed to the test
             outcome["error"] = exc
 
@@ -194,7 +199,9 @@ def test_a_cancelled_shard_loses_nothing_and_the_rerun_merges_each_once(cluster,
     assert report.verify_recorded(root, LAB, sorted(first)) == (3, [])
     before = gradebook_cells(root)
 
-    again = slurm.grade_all(root, LAB, options(), slurm.SlurmOptions(shards=2, poll_seconds=0.3))
+    again = slurm.grade_all(
+        root, LAB, options(), slurm.SlurmOptions(shards=2, poll_seconds=0.3, queue_seconds=0.5)
+    )
     status = {g.student: g.status for g in again}
     assert status == {s: "graded" if s == names[1] else "skipped" for s in names}
     assert {g.student: g.score for g in again} == {s: EXPECTED[c] for s, c in students.items()}
@@ -211,7 +218,7 @@ def test_a_failed_shard_is_reported_with_its_state_and_log(cluster, tmp_path):
     broken = tmp_path / "broken-python"
     broken.write_text("#!/bin/sh\necho 'no Python on this node' >&2\nexit 3\n")
     broken.chmod(0o755)
-    opts = slurm.SlurmOptions(shards=1, poll_seconds=0.3, python=str(broken))
+    opts = slurm.SlurmOptions(shards=1, poll_seconds=0.3, queue_seconds=0.5, python=str(broken))
     with pytest.raises(slurm.ShardsFailed) as raised:
         slurm.grade_all(root, LAB, options(), opts)
     (failure,) = raised.value.failures
