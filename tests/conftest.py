@@ -60,6 +60,16 @@ def _restore_numpy_print_options():
         yield
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _restore_numpy_print_options_per_module():
+    """The same for a module-scoped fixture that runs a lab's imports cell once per module.
+
+    Autouse fixtures are set up first within their scope, so this one encloses them.
+    """
+    with np.printoptions():
+        yield
+
+
 @pytest.fixture
 def one_torch_thread():
     """Run a PyTorch training on one thread, and restore the thread count afterwards.
