@@ -65,7 +65,7 @@ from typing import Any
 from autograder.course import copy_course, nbgrader_env, run_nbgrader, usable_cores
 from autograder.course import students as course_students
 from autograder.gradebook import Grade, Ledger, merge_submission, open_gradebook, submission_hash
-from autograder.scheduling import REPO, Options
+from autograder.scheduling import REPO, Options, _has_submission
 from autograder.scheduling import _grading_context as grading_context
 from autograder.scheduling import grade_all as grade_shard_locally
 
@@ -582,16 +582,6 @@ def run_shard(manifest_path: Path, index: int) -> int:
 
 
 # ---------------------------------------------------------------------------- the parent
-
-
-def _has_submission(gb: Any, lab: str, student: str) -> bool:
-    from nbgrader.api import MissingEntry
-
-    try:
-        gb.find_submission(lab, student)
-    except MissingEntry:
-        return False
-    return True
 
 
 def _progress(total: int, enabled: bool, desc: str) -> Any:
